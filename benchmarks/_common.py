@@ -1,0 +1,128 @@
+"""What every benchmark shares: timing on GPU and CPU, the device's name and peak bandwidth, saving, plotting."""
+
+from __future__ import annotations
+
+import csv
+import json
+import platform
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+# Spec-sheet HBM bandwidth in GB/s, matched against torch.cuda.get_device_name(). Used for "% of peak".
+PEAK_GBPS = {
+    "H200": 4800.0,
+    "H100 SXM": 3350.0,  # also "H100 80GB HBM3"
+    "H100 80GB HBM3": 3350.0,
+    "H100 PCIe": 2000.0,
+    "H100 NVL": 3900.0,
+    "A100-SXM4-80GB": 2039.0,
+    "A100 80GB PCIe": 1935.0,
+    "A100-SXM4-40GB": 1555.0,
+    "A100-PCIE-40GB": 1555.0,
+}
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU x{torch.get_num_threads()} threads"
+
+
+def peak_gbps(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    for key, value in PEAK_GBPS.items():
+        if key in name:
+            return value
+    return None
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def time_ms(fn: Callable[[], object], device: torch.device, reps: int = 20) -> dict[str, float]:
+    """Median and 20th/80th percentiles of fn's run time in ms.
+
+    On CUDA this is ``triton.testing.do_bench`` (L2 flushed between runs); on the CPU a warm-up then ``reps``
+    wall-clock runs.
+    """
+    if device.type == "cuda":
+        import triton.testing
+
+        p50, p20, p80 = triton.testing.do_bench(fn, quantiles=[0.5, 0.2, 0.8])
+        return dict(ms=p50, ms_p20=p20, ms_p80=p80, runs=None)
+    fn()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1e3)
+    q = statistics.quantiles(times, n=5)
+    return dict(ms=statistics.median(times), ms_p20=q[0], ms_p80=q[3], runs=reps)
+
+
+def save(name: str, device: torch.device, rows: list[dict], meta: dict) -> Path:
+    """Write rows as JSON (with meta: device, versions, command) and CSV; return the JSON path."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = RESULTS / f"{name}-{slug(device_name(device))}"
+    meta = dict(
+        meta,
+        device=device_name(device),
+        torch=torch.__version__,
+        python=platform.python_version(),
+        command=" ".join([Path(sys.executable).name, *sys.argv]),
+        date=time.strftime("%Y-%m-%d"),
+    )
+    try:
+        import triton
+
+        meta["triton"] = triton.__version__
+    except ImportError:
+        pass
+    stem.with_suffix(".json").write_text(json.dumps(dict(meta=meta, rows=rows), indent=2) + "\n")
+    with stem.with_suffix(".csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return stem.with_suffix(".json")
+
+
+def plot_grouped(rows: list[dict], group_keys: tuple[str, ...], title: str, path: Path) -> None:
+    """Bar chart of ms per provider, one group of bars per configuration, with p20-p80 whiskers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = list(dict.fromkeys(" ".join(str(r[k]) for k in group_keys) for r in rows))
+    providers = list(dict.fromkeys(r["provider"] for r in rows))
+    width = 0.8 / len(providers)
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(groups)), 4))
+    for i, provider in enumerate(providers):
+        xs, ms, err = [], [], [[], []]
+        for g, group in enumerate(groups):
+            for r in rows:
+                if r["provider"] == provider and " ".join(str(r[k]) for k in group_keys) == group:
+                    xs.append(g + i * width)
+                    ms.append(r["ms"])
+                    err[0].append(r["ms"] - r["ms_p20"])
+                    err[1].append(r["ms_p80"] - r["ms"])
+        ax.bar(xs, ms, width, yerr=err, label=provider, capsize=2)
+    ax.set_xticks([g + 0.4 - width / 2 for g in range(len(groups))])
+    ax.set_xticklabels(groups, rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("time (ms, median; whiskers p20-p80)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

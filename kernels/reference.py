@@ -1,0 +1,86 @@
+"""Plain-PyTorch versions of the kernels: the fast CPU path, and the naive float64 oracles the tests trust.
+
+Two kinds of code live here and they must not share an algorithm:
+
+* ``lrn_reference`` is the test oracle: the paper's formula written as literally as possible, one channel at
+  a time, in float64. Its gradient comes from autograd, not from a hand derivation.
+* ``lrn_torch_forward`` / ``lrn_torch_backward`` are what ``backend="torch"`` runs (a laptop without a GPU):
+  vectorised, fp32 accumulation, and a hand-written backward that recomputes instead of storing.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def lrn_window(channel: int, num_channels: int, size: int) -> range:
+    """Channels that normalise ``channel``: ``size`` of them, ``size // 2`` before and ``(size - 1) // 2`` after.
+
+    This is ``torch.nn.functional.local_response_norm``'s placement (the paper's, for odd sizes), clipped at
+    the first and last channel.
+    """
+    return range(max(0, channel - size // 2), min(num_channels, channel + (size - 1) // 2 + 1))
+
+
+def lrn_reference(x: torch.Tensor, size: int, alpha: float, beta: float, k: float) -> torch.Tensor:
+    """Naive float64 LRN: ``b_i = a_i / (k + alpha * sum_{j in window(i)} a_j^2) ** beta``.
+
+    ``alpha`` is used as given: pass ``alpha / size`` for the cuda-convnet/Caffe/PyTorch convention.
+    x: (N, C, ...) -> (N, C, ...) in float64. Differentiable through autograd.
+    """
+    a = x.to(torch.float64)
+    num_channels = a.shape[1]
+    out = []
+    for i in range(num_channels):
+        window = list(lrn_window(i, num_channels, size))
+        denom = k + alpha * sum(a[:, j] * a[:, j] for j in window)
+        out.append(a[:, i] / denom**beta)
+    return torch.stack(out, dim=1)
+
+
+def _window_sum_(out: torch.Tensor, t: torch.Tensor, before: int, after: int) -> torch.Tensor:
+    """``out_i += sum_{j = i - before, j != i}^{i + after} t_j`` along dim 1, clipped at the edges; returns out.
+
+    Shifted slice-adds rather than a cumulative sum: exact in fp32 (no prefix-sum cancellation) and one pass
+    over memory per shift, in place, which for the usual size 5 beats a pooling call.
+    """
+    num_channels = t.shape[1]
+    for d in range(1, min(before, num_channels - 1) + 1):
+        out[:, d:] += t[:, : num_channels - d]
+    for d in range(1, min(after, num_channels - 1) + 1):
+        out[:, : num_channels - d] += t[:, d:]
+    return out
+
+
+def _compute_dtype(x: torch.Tensor) -> torch.dtype:
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
+def _lrn_denominator(a: torch.Tensor, size: int, alpha: float, k: float) -> torch.Tensor:
+    """s = k + alpha * sum_{j in window(i)} a_j^2, in a's (fp32 or fp64) dtype."""
+    sq = torch.mul(a, a).mul_(alpha)
+    return _window_sum_(sq + k, sq, size // 2, (size - 1) // 2)
+
+
+def lrn_torch_forward(x: torch.Tensor, size: int, alpha: float, beta: float, k: float) -> torch.Tensor:
+    """LRN forward in plain PyTorch. x: (N, C, ...) -> same shape and dtype."""
+    a = x.to(_compute_dtype(x))
+    return _lrn_denominator(a, size, alpha, k).pow_(-beta).mul_(a).to(x.dtype)
+
+
+def lrn_torch_backward(
+    x: torch.Tensor, dy: torch.Tensor, size: int, alpha: float, beta: float, k: float
+) -> torch.Tensor:
+    """LRN backward in plain PyTorch, recomputing ``s`` from ``x`` (see ``kernels.lrn`` for the derivation).
+
+    dx_i = dy_i s_i^-beta - 2 alpha beta a_i sum_{j: i in window(j)} dy_j a_j s_j^(-beta-1)
+    """
+    a = x.to(_compute_dtype(x))
+    g = dy.to(a.dtype)
+    s = _lrn_denominator(a, size, alpha, k)
+    s_pow = s.pow(-beta)
+    t = torch.div(s_pow, s).mul_(g).mul_(a)
+    # i is in window(j) exactly when j is in [i - after, i + before]: the transposed window.
+    t_sum = _window_sum_(t.clone(), t, (size - 1) // 2, size // 2)
+    dx = torch.mul(g, s_pow).addcmul_(a, t_sum, value=-2.0 * alpha * beta)
+    return dx.to(x.dtype)

@@ -1,0 +1,239 @@
+"""kernels.lrn against the float64 formula, against F.local_response_norm, and on inputs that break things."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import kernels
+from kernels import reference
+from kernels.lrn import lrn_backward
+
+from .conftest import TARGETS, TOLERANCES
+
+# Shapes that break things: one element, C < size, C = 1, primes, a single row or column.
+SHAPES = [(1, 1, 1, 1), (2, 3, 5, 7), (2, 7, 5, 3), (3, 13, 1, 11), (1, 17, 6, 1), (2, 8, 4, 4)]
+SIZES = [1, 2, 3, 5, 6]
+PAPER = dict(alpha=1e-4, beta=0.75, k=2.0)
+# The paper's alpha barely moves b at unit-scale inputs; a larger one makes every term of the formula count.
+STRONG = dict(alpha=0.05, beta=0.75, k=1.0)
+
+
+def _input(shape, dtype, device, scale=3.0, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return (scale * torch.randn(shape, generator=gen, dtype=torch.float64)).to(device=device, dtype=dtype)
+
+
+def _reference_grads(x, dy, size, alpha, beta, k):
+    x64 = x.detach().to(torch.float64).requires_grad_()
+    y64 = reference.lrn_reference(x64, size, alpha, beta, k)
+    (dx64,) = torch.autograd.grad(y64, x64, dy.to(torch.float64))
+    return y64.detach(), dx64
+
+
+def _run(x, dy, size, hyper, backend, alpha_over_size=False):
+    x = x.detach().requires_grad_()
+    y = kernels.lrn(x, size, **hyper, alpha_over_size=alpha_over_size, backend=backend)
+    (dx,) = torch.autograd.grad(y, x, dy)
+    return y, dx
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_forward_and_backward_match_float64_formula(target, shape, size, dtype):
+    device, backend = target
+    x = _input(shape, dtype, device)
+    dy = _input(shape, dtype, device, scale=1.0, seed=1)
+    y, dx = _run(x, dy, size, STRONG, backend)
+    y_ref, dx_ref = _reference_grads(x, dy, size, **STRONG)
+    tol = TOLERANCES[dtype]
+    torch.testing.assert_close(y.double().cpu(), y_ref.cpu(), **tol)
+    torch.testing.assert_close(dx.double().cpu(), dx_ref.cpu(), **tol)
+
+
+@pytest.mark.parametrize("size", [1, 2, 4, 5, 6, 9])
+@pytest.mark.parametrize("rank", [3, 4])
+def test_alpha_over_size_matches_torch_local_response_norm(target, size, rank):
+    device, backend = target
+    shape = (2, 7, 5, 3)[:rank] if rank == 4 else (2, 7, 9)
+    x = _input(shape, torch.float64, device)
+    dy = _input(shape, torch.float64, device, scale=1.0, seed=1)
+    y, dx = _run(x, dy, size, STRONG, backend, alpha_over_size=True)
+    x_t = x.detach().requires_grad_()
+    y_t = F.local_response_norm(x_t, size, **STRONG)
+    (dx_t,) = torch.autograd.grad(y_t, x_t, dy)
+    torch.testing.assert_close(y, y_t, **TOLERANCES[torch.float64])
+    torch.testing.assert_close(dx, dx_t, **TOLERANCES[torch.float64])
+
+
+def test_paper_and_alpha_over_size_conventions_differ_by_alpha_over_size(target):
+    device, backend = target
+    x = _input((2, 9, 4, 4), torch.float32, device, scale=30.0)
+    paper = kernels.lrn(x, 5, alpha=5e-4, beta=0.75, k=2.0, backend=backend)
+    caffe = kernels.lrn(x, 5, alpha=2.5e-3, beta=0.75, k=2.0, alpha_over_size=True, backend=backend)
+    torch.testing.assert_close(paper, caffe)
+    assert not torch.allclose(paper, kernels.lrn(x, 5, alpha=5e-4, alpha_over_size=True, backend=backend))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("size", [2, 5])
+def test_half_precision_accumulates_in_fp32(target, dtype, size):
+    device, backend = target
+    x = _input((2, 11, 5, 7), dtype, device)
+    dy = _input((2, 11, 5, 7), dtype, device, scale=1.0, seed=1)
+    y, dx = _run(x, dy, size, STRONG, backend)
+    assert y.dtype == dx.dtype == dtype
+    y_ref, dx_ref = _reference_grads(x, dy, size, **STRONG)
+    # Compare against the float64 result rounded once to the output dtype: what an exact kernel would return.
+    tol = TOLERANCES[dtype]
+    torch.testing.assert_close(y.cpu(), y_ref.to(dtype).cpu(), **tol)
+    torch.testing.assert_close(dx.cpu(), dx_ref.to(dtype).cpu(), **tol)
+
+
+@pytest.mark.parametrize("layout", ["channels_last", "transposed_hw", "strided_slice", "expanded_dy"])
+def test_non_contiguous_inputs_give_the_contiguous_result(target, layout):
+    device, backend = target
+    base = _input((2, 6, 5, 7), torch.float32, device)
+    dy = _input((2, 6, 5, 7), torch.float32, device, scale=1.0, seed=1)
+    if layout == "channels_last":
+        x = base.contiguous(memory_format=torch.channels_last)
+    elif layout == "transposed_hw":
+        x = base.transpose(2, 3).contiguous().transpose(2, 3)
+    elif layout == "strided_slice":
+        x = _input((2, 12, 5, 14), torch.float32, device)[:, ::2, :, ::2]
+        base = x.contiguous()
+    else:  # a broadcast gradient, as from y.sum(): stride 0 everywhere
+        x = base
+        dy = torch.ones(1, device=device).expand_as(base)
+    assert layout == "expanded_dy" or not x.is_contiguous()
+    y, dx = _run(x, dy, 5, STRONG, backend)
+    y_c, dx_c = _run(base, dy.contiguous(), 5, STRONG, backend)
+    torch.testing.assert_close(y, y_c, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(dx, dx_c, rtol=1e-6, atol=1e-7)
+    if layout == "channels_last":
+        assert y.is_contiguous(memory_format=torch.channels_last)
+        # The kernel writes dx in x's layout; PyTorch's ops follow dy's, which is fine for autograd.
+        assert backend == "torch" or dx.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("backend", [b for d, b in TARGETS if d == "cpu"])
+def test_gradcheck_float64(backend):
+    # Full Jacobians are cheap at this size even through Triton's interpreter (one launch per column).
+    x = _input((1, 6, 2, 2), torch.float64, "cpu", scale=2.0).requires_grad_()
+    assert torch.autograd.gradcheck(lambda t: kernels.lrn(t, 3, **STRONG, backend=backend), (x,))
+    assert torch.autograd.gradcheck(lambda t: kernels.lrn(t, 4, **PAPER, backend=backend), (x,))
+
+
+def test_backward_is_bitwise_deterministic(target):
+    device, backend = target
+    x = _input((2, 10, 6, 6), torch.float32, device)
+    dy = _input((2, 10, 6, 6), torch.float32, device, scale=1.0, seed=1)
+    _, dx1 = _run(x, dy, 5, STRONG, backend)
+    _, dx2 = _run(x, dy, 5, STRONG, backend)
+    assert torch.equal(dx1, dx2)
+
+
+def test_empty_batch_returns_empty(target):
+    device, backend = target
+    x = torch.zeros(0, 4, 3, 3, device=device, requires_grad=True)
+    y = kernels.lrn(x, backend=backend)
+    y.sum().backward()
+    assert y.shape == x.shape and x.grad.shape == x.shape
+
+
+def test_module_matches_function_and_describes_itself(target):
+    device, backend = target
+    module = kernels.LocalResponseNorm(3, alpha=0.05, beta=0.5, k=1.5, alpha_over_size=True, backend=backend)
+    x = _input((1, 5, 3, 3), torch.float32, device)
+    torch.testing.assert_close(module(x), kernels.lrn(x, 3, 0.05, 0.5, 1.5, alpha_over_size=True, backend=backend))
+    assert "alpha_over_size=True" in repr(module) and "size=3" in repr(module)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(1, 2),
+    c=st.integers(1, 12),
+    h=st.integers(1, 5),
+    w=st.integers(1, 5),
+    size=st.integers(1, 8),
+    alpha=st.floats(0.0, 0.5),
+    beta=st.floats(0.1, 2.0),
+    k=st.floats(0.5, 4.0),
+    seed=st.integers(0, 2**16),
+)
+def test_property_any_shape_and_hyperparameters_match_reference(n, c, h, w, size, alpha, beta, k, seed):
+    hyper = dict(alpha=alpha, beta=beta, k=k)
+    x = _input((n, c, h, w), torch.float64, "cpu", seed=seed)
+    dy = _input((n, c, h, w), torch.float64, "cpu", scale=1.0, seed=seed + 1)
+    y_ref, dx_ref = _reference_grads(x, dy, size, **hyper)
+    for device, backend in TARGETS:
+        y, dx = _run(x.to(device), dy.to(device), size, hyper, backend)
+        torch.testing.assert_close(y.cpu(), y_ref, **TOLERANCES[torch.float64])
+        torch.testing.assert_close(dx.cpu(), dx_ref, **TOLERANCES[torch.float64])
+
+
+# ----------------------------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int64, torch.uint8, torch.bool])
+def test_integer_input_is_a_type_error_naming_x(dtype):
+    with pytest.raises(TypeError, match=r"lrn: x must be float16, bfloat16, float32 or float64"):
+        kernels.lrn(torch.ones(1, 3, 2, 2, dtype=dtype))
+
+
+@pytest.mark.parametrize("shape", [(4,), (3, 4), (1, 2, 3, 4, 5)])
+def test_wrong_rank_is_a_value_error_naming_the_expected_shapes(shape):
+    with pytest.raises(ValueError, match=r"x must be \(N, C, L\) or \(N, C, H, W\), got a \d-D tensor"):
+        kernels.lrn(torch.ones(shape))
+
+
+def test_non_tensor_input_is_a_type_error():
+    with pytest.raises(TypeError, match="x must be a torch.Tensor, got list"):
+        kernels.lrn([[1.0]])
+
+
+@pytest.mark.parametrize("size", [0, -3, 2.5, True, "5"])
+def test_bad_size_is_a_value_error_naming_size(size):
+    with pytest.raises(ValueError, match="size must be an integer >= 1"):
+        kernels.lrn(torch.ones(1, 3, 2, 2), size)
+    with pytest.raises(ValueError, match="size must be an integer >= 1"):
+        kernels.LocalResponseNorm(size)
+
+
+@pytest.mark.parametrize(
+    "hyper, message",
+    [
+        (dict(k=0.0, alpha=0.0), "k must be > 0 when alpha is 0"),
+        (dict(k=-1.0), "k must be >= 0"),
+        (dict(alpha=-1e-4), "alpha must be >= 0"),
+        (dict(beta=float("nan")), "beta must be a finite real number"),
+        (dict(alpha=float("inf")), "alpha must be a finite real number"),
+    ],
+)
+def test_senseless_hyperparameters_are_value_errors(hyper, message):
+    with pytest.raises(ValueError, match=message):
+        kernels.lrn(torch.ones(1, 3, 2, 2), **hyper)
+
+
+def test_unknown_backend_is_a_value_error():
+    with pytest.raises(ValueError, match=r"backend must be one of \('auto', 'triton', 'torch'\), got 'cuda'"):
+        kernels.lrn(torch.ones(1, 3, 2, 2), backend="cuda")
+
+
+def test_triton_backend_on_cpu_without_interpreter_says_how_to_enable_it(monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    with pytest.raises(RuntimeError, match="needs a CUDA tensor, or TRITON_INTERPRET=1"):
+        kernels.lrn(torch.ones(1, 3, 2, 2), backend="triton")
+
+
+def test_gradient_on_another_device_is_a_value_error():
+    x = torch.ones(1, 3, 2, 2)
+    with pytest.raises(ValueError, match="tensors must be on one device, got x on cpu, dy on meta"):
+        lrn_backward(x, torch.ones(1, 3, 2, 2, device="meta"), 5, 1e-4, 0.75, 2.0)
+
+
+def test_gradient_of_another_shape_is_a_value_error():
+    with pytest.raises(ValueError, match=r"dy must have x's shape \(1, 3, 2, 2\)"):
+        lrn_backward(torch.ones(1, 3, 2, 2), torch.ones(1, 3, 2, 3), 5, 1e-4, 0.75, 2.0)

@@ -1,0 +1,75 @@
+"""environment.yml installs what pyproject.toml declares, and the Makefile/CI entry points exist."""
+
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+# PyPI name -> conda-forge name, where they differ.
+CONDA_NAME = {"torch": "pytorch"}
+PIP_ONLY = {"tomli"}  # a backport for Python < 3.11; conda's Python is new enough
+
+
+def _split(requirement: str) -> tuple[str, str]:
+    requirement = requirement.split(";")[0].strip()
+    name, spec = re.match(r"^([A-Za-z0-9_.\-]+)\s*(.*)$", requirement).groups()
+    return name.lower(), spec.replace(" ", "")
+
+
+def _pyproject_requirements() -> dict[str, str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        reqs += extra
+    out = {}
+    for req in reqs:
+        name, spec = _split(req)
+        if name not in PIP_ONLY:
+            out[CONDA_NAME.get(name, name)] = spec
+    return out
+
+
+def _conda_requirements() -> dict[str, str]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert env["channels"] == ["conda-forge"], "only conda-forge: the pytorch channel is gone"
+    out = {}
+    for dep in env["dependencies"]:
+        if isinstance(dep, str):
+            name, spec = _split(dep)
+            if name not in {"python", "pip"}:
+                out[name] = spec
+    return out
+
+
+def test_environment_yml_has_the_same_packages_and_bounds_as_pyproject():
+    assert _conda_requirements() == _pyproject_requirements()
+
+
+def test_environment_yml_installs_the_project_itself():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert "-e ." in pip_section
+
+
+def test_torch_and_triton_are_not_hard_pinned():
+    for name, spec in _pyproject_requirements().items():
+        assert "==" not in spec, f"{name}{spec}: users elsewhere must get newer releases"
+
+
+def test_ci_runs_the_readme_test_command():
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    assert "make test" in (ROOT / "README.md").read_text()
+
+
+def test_code_is_ruff_clean():
+    import subprocess
+
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", str(ROOT)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
