@@ -71,6 +71,60 @@ def time_ms(fn: Callable[[], object], device: torch.device, reps: int = 20) -> d
     return dict(ms=statistics.median(times), ms_p20=q[0], ms_p80=q[3], runs=reps)
 
 
+def bench_pass(fn: Callable, x: torch.Tensor, mode: str, device: torch.device, reps: int) -> dict[str, float]:
+    """Time ``fn(x)`` alone (mode "forward", under no_grad) or followed by its backward ("forward+backward")."""
+    if mode == "forward":
+
+        def run():
+            with torch.no_grad():
+                fn(x)
+
+    else:
+        xg = x.detach().requires_grad_()
+        with torch.no_grad():
+            dy = torch.randn_like(fn(x))
+
+        def run():
+            xg.grad = None
+            fn(xg).backward(dy)
+
+    return time_ms(run, device, reps)
+
+
+def run_cases(
+    cases: list[tuple[tuple[int, ...], torch.dtype]],
+    providers: dict[str, Callable],
+    bytes_moved: Callable[[torch.Tensor, str], int],
+    device: torch.device,
+    reps: int,
+    baseline: str = "torch eager",
+) -> list[dict]:
+    """Time every provider on every (shape, dtype) and mode; print a line each; return rows with speed-ups."""
+    peak = peak_gbps(device)
+    rows = []
+    for shape, dtype in cases:
+        x = torch.randn(shape, device=device, dtype=dtype)
+        for mode in ("forward", "forward+backward"):
+            for name, fn in providers.items():
+                t = bench_pass(fn, x, mode, device, reps)
+                gbps = bytes_moved(x, mode) / (t["ms"] * 1e-3) / 1e9
+                row = dict(shape="x".join(map(str, shape)), dtype=str(dtype).removeprefix("torch."), mode=mode)
+                row.update(
+                    provider=name, **t, gbps=round(gbps, 1), pct_peak=round(100 * gbps / peak, 1) if peak else None
+                )
+                rows.append(row)
+                print(
+                    f"{row['shape']:>14} {row['dtype']:>8} {mode:>16} {name:>24}: {t['ms']:9.3f} ms "
+                    f"[{t['ms_p20']:.3f}, {t['ms_p80']:.3f}] {gbps:8.1f} GB/s"
+                    + (f" ({row['pct_peak']}% of peak)" if peak else "")
+                )
+    for row in rows:
+        same_case = [b for b in rows if all(b[k] == row[k] for k in ("shape", "dtype", "mode"))]
+        base = next((b for b in same_case if b["provider"] == baseline), None)
+        row["speedup_vs_eager"] = round(base["ms"] / row["ms"], 2) if base else None
+    return rows
+
+
 def save(name: str, device: torch.device, rows: list[dict], meta: dict) -> Path:
     """Write rows as JSON (with meta: device, versions, command) and CSV; return the JSON path."""
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,17 @@ except ImportError:  # macOS / Windows laptops: the torch backend still works.
     triton = SimpleNamespace(jit=_jit, cdiv=lambda a, b: -(-a // b), next_power_of_2=None)
     tl = SimpleNamespace(constexpr=object)
 
-__all__ = ["HAS_TRITON", "triton", "tl", "BACKENDS", "FLOAT_DTYPES", "resolve_backend", "spatial_block"]
+__all__ = [
+    "HAS_TRITON",
+    "triton",
+    "tl",
+    "BACKENDS",
+    "FLOAT_DTYPES",
+    "resolve_backend",
+    "spatial_block",
+    "flat_block",
+    "to_acc",
+]
 
 BACKENDS = ("auto", "triton", "torch")
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -62,9 +72,7 @@ def check_float_tensor(x: torch.Tensor, name: str, op: str, ranks: tuple[int, ..
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{op}: {name} must be a torch.Tensor, got {type(x).__name__}")
     if x.dtype not in FLOAT_DTYPES:
-        raise TypeError(
-            f"{op}: {name} must be float16, bfloat16, float32 or float64, got {x.dtype}"
-        )
+        raise TypeError(f"{op}: {name} must be float16, bfloat16, float32 or float64, got {x.dtype}")
     if x.dim() not in ranks:
         shapes = " or ".join({3: "(N, C, L)", 4: "(N, C, H, W)"}[r] for r in ranks)
         raise ValueError(f"{op}: {name} must be {shapes}, got a {x.dim()}-D tensor of shape {tuple(x.shape)}")
@@ -75,6 +83,32 @@ def check_same_device(op: str, **tensors: torch.Tensor) -> None:
     if len(set(devices.values())) > 1:
         listed = ", ".join(f"{name} on {dev}" for name, dev in devices.items())
         raise ValueError(f"{op}: tensors must be on one device, got {listed}")
+
+
+@triton.jit
+def to_acc(v, ACC_FP64: tl.constexpr):
+    """Upcast a loaded value for arithmetic: fp32 for fp16/bf16/fp32 tensors, fp64 for fp64 (gradcheck needs it)."""
+    if ACC_FP64:
+        return v.to(tl.float64)
+    else:
+        return v.to(tl.float32)
+
+
+@triton.jit
+def relu(v):
+    """max(v, 0) with NaN kept, as torch.relu does (tl.maximum would drop it)."""
+    return tl.where((v > 0) | (v != v), v, 0.0)
+
+
+def flat_block(total: int, device: torch.device) -> tuple[int, int, bool]:
+    """Pick ``(BLOCK, num_warps, INDEX_64)`` for kernels with one program per BLOCK consecutive elements.
+
+    1024 elements (8 per thread at 4 warps) on a GPU; the interpreter pays per program, so 8K on the CPU.
+    ``INDEX_64`` switches the kernel's index arithmetic to int64 only when it is needed: 64-bit division is
+    several times slower than 32-bit on GPUs, and these kernels decode (n, c, h, w) from a flat index.
+    """
+    block = 1024 if device.type == "cuda" else 8192
+    return block, 4, total + block >= 2**31
 
 
 def spatial_block(num_spatial: int, device: torch.device) -> tuple[int, int]:

@@ -34,22 +34,15 @@ from . import reference
 from ._utils import (
     check_float_tensor,
     check_same_device,
+    relu,
     resolve_backend,
     spatial_block,
     tl,
+    to_acc,
     triton,
 )
 
 __all__ = ["lrn", "LocalResponseNorm", "LRNFunction", "lrn_forward", "lrn_backward"]
-
-
-@triton.jit
-def _to_acc(v, ACC_FP64: tl.constexpr):
-    # Accumulate in fp32 for fp16/bf16/fp32 tensors, in fp64 for fp64 ones (gradcheck needs it).
-    if ACC_FP64:
-        return v.to(tl.float64)
-    else:
-        return v.to(tl.float32)
 
 
 @triton.jit
@@ -63,13 +56,16 @@ def _lrn_denominator(
     k,
     SIZE: tl.constexpr,
     ACC_FP64: tl.constexpr,
+    RELU: tl.constexpr = False,  # a = max(x, 0): the fused ReLU -> LRN -> pool kernel
 ):
     """s_c = k + alpha * sum_{j in window(c)} a_j^2."""
-    sum_sq = _to_acc(tl.zeros(in_bounds.shape, tl.float32), ACC_FP64)
+    sum_sq = to_acc(tl.zeros(in_bounds.shape, tl.float32), ACC_FP64)
     for d in tl.static_range(SIZE):
         j = c - SIZE // 2 + d
         a_j = tl.load(x_base + tl.cast(j, tl.int64) * stride_xc, mask=in_bounds & (j >= 0) & (j < C), other=0.0)
-        a_j = _to_acc(a_j, ACC_FP64)
+        a_j = to_acc(a_j, ACC_FP64)
+        if RELU:
+            a_j = relu(a_j)
         sum_sq += a_j * a_j
     return k + alpha * sum_sq
 
@@ -105,7 +101,7 @@ def _lrn_forward_kernel(
 
     for c in range(0, C):
         s = _lrn_denominator(x_base, c, C, stride_xc, in_bounds, alpha, k, SIZE, ACC_FP64)
-        a = _to_acc(tl.load(x_base + tl.cast(c, tl.int64) * stride_xc, mask=in_bounds, other=0.0), ACC_FP64)
+        a = to_acc(tl.load(x_base + tl.cast(c, tl.int64) * stride_xc, mask=in_bounds, other=0.0), ACC_FP64)
         # s^-beta via exp2/log2: s >= k > 0 (or alpha * a^2 > 0), and libdevice's pow is not available in
         # Triton's interpreter.
         b = a * tl.exp2(-beta * tl.log2(s))
@@ -130,8 +126,8 @@ def _lrn_t(
     """t_j = dy_j a_j s_j^(-beta-1)."""
     valid = in_bounds & (j >= 0) & (j < C)
     s_j = _lrn_denominator(x_base, j, C, stride_xc, in_bounds, alpha, k, SIZE, ACC_FP64)
-    a_j = _to_acc(tl.load(x_base + tl.cast(j, tl.int64) * stride_xc, mask=valid, other=0.0), ACC_FP64)
-    dy_j = _to_acc(tl.load(dy_base + tl.cast(j, tl.int64) * stride_dyc, mask=valid, other=0.0), ACC_FP64)
+    a_j = to_acc(tl.load(x_base + tl.cast(j, tl.int64) * stride_xc, mask=valid, other=0.0), ACC_FP64)
+    dy_j = to_acc(tl.load(dy_base + tl.cast(j, tl.int64) * stride_dyc, mask=valid, other=0.0), ACC_FP64)
     t_j = dy_j * a_j * tl.exp2((-beta - 1.0) * tl.log2(s_j))
     # Masked lanes must give exactly 0 (not 0 * inf when k = 0), or they would poison the running sum.
     return tl.where(valid, t_j, 0.0)
@@ -172,7 +168,7 @@ def _lrn_backward_kernel(
     dx_base = dx_ptr + n * stride_dxn + offs_h * stride_dxh + offs_w * stride_dxw
 
     # Prime the running sum with t_j for j in [-LAG, LEAD - 1]: what T_0 holds before t_LEAD enters.
-    t_sum = _to_acc(tl.zeros((BLOCK_HW,), tl.float32), ACC_FP64)
+    t_sum = to_acc(tl.zeros((BLOCK_HW,), tl.float32), ACC_FP64)
     for j in range(0, LEAD):
         t_sum += _lrn_t(x_base, dy_base, j, C, stride_xc, stride_dyc, in_bounds, alpha, beta, k, SIZE, ACC_FP64)
 
@@ -184,8 +180,8 @@ def _lrn_backward_kernel(
             x_base, dy_base, c - LAG - 1, C, stride_xc, stride_dyc, in_bounds, alpha, beta, k, SIZE, ACC_FP64
         )
         s = _lrn_denominator(x_base, c, C, stride_xc, in_bounds, alpha, k, SIZE, ACC_FP64)
-        a = _to_acc(tl.load(x_base + tl.cast(c, tl.int64) * stride_xc, mask=in_bounds, other=0.0), ACC_FP64)
-        dy = _to_acc(tl.load(dy_base + tl.cast(c, tl.int64) * stride_dyc, mask=in_bounds, other=0.0), ACC_FP64)
+        a = to_acc(tl.load(x_base + tl.cast(c, tl.int64) * stride_xc, mask=in_bounds, other=0.0), ACC_FP64)
+        dy = to_acc(tl.load(dy_base + tl.cast(c, tl.int64) * stride_dyc, mask=in_bounds, other=0.0), ACC_FP64)
         dx = dy * tl.exp2(-beta * tl.log2(s)) - 2.0 * alpha * beta * a * t_sum
         tl.store(dx_base + tl.cast(c, tl.int64) * stride_dxc, dx.to(dx_ptr.dtype.element_ty), mask=in_bounds)
 

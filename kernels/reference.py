@@ -84,3 +84,46 @@ def lrn_torch_backward(
     t_sum = _window_sum_(t.clone(), t, (size - 1) // 2, size // 2)
     dx = torch.mul(g, s_pow).addcmul_(a, t_sum, value=-2.0 * alpha * beta)
     return dx.to(x.dtype)
+
+
+def max_pool2d_reference(
+    x: torch.Tensor,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    out_size: tuple[int, int],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Naive float64 max pooling: one output cell at a time, windows read cell by cell in row-major order.
+
+    Returns (values, flat indices h * W + w). A cell wins if it is the first one inside the input, strictly
+    greater than the best so far, or NaN. Loops over output cells and window positions, vectorised over (N, C).
+    """
+    a = x.to(torch.float64)
+    num_n, num_c, height, width = a.shape
+    values = torch.empty(num_n, num_c, *out_size, dtype=torch.float64)
+    indices = torch.empty(num_n, num_c, *out_size, dtype=torch.int64)
+    for oh in range(out_size[0]):
+        for ow in range(out_size[1]):
+            best = torch.full((num_n, num_c), float("-inf"), dtype=torch.float64)
+            where = torch.full((num_n, num_c), -1, dtype=torch.int64)
+            for kh in range(kernel[0]):
+                ih = oh * stride[0] - padding[0] + kh * dilation[0]
+                for kw in range(kernel[1]):
+                    iw = ow * stride[1] - padding[1] + kw * dilation[1]
+                    if not (0 <= ih < height and 0 <= iw < width):
+                        continue
+                    v = a[:, :, ih, iw]
+                    take = (v > best) | v.isnan() | (where < 0)
+                    best = torch.where(take, v, best)
+                    where = torch.where(take, torch.full_like(where, ih * width + iw), where)
+            values[:, :, oh, ow], indices[:, :, oh, ow] = best, where
+    return values, indices
+
+
+def max_pool2d_backward_reference(dy: torch.Tensor, indices: torch.Tensor, input_shape) -> torch.Tensor:
+    """Float64 scatter-add of dy onto the input cells named by indices."""
+    num_n, num_c, height, width = input_shape
+    dx = torch.zeros(num_n, num_c, height * width, dtype=torch.float64)
+    dx.scatter_add_(2, indices.flatten(2), dy.to(torch.float64).flatten(2))
+    return dx.view(input_shape)

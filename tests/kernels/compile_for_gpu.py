@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import triton
 from triton.backends.compiler import GPUTarget
@@ -24,20 +26,43 @@ import kernels
 
 DTYPES = ("fp32", "fp16", "bf16", "fp64")
 
-# For each launched kernel: its float scalar arguments (everything else that is not a pointer or constexpr
-# is an i32), and its constexprs as a function of the pointer dtype, with the values its launcher uses.
+# For each launched kernel: its float scalar arguments (any other non-pointer, non-constexpr is an i32), the
+# element type of pointers that are not the tensor dtype, and its constexprs as a function of the tensor dtype,
+# with the values its launcher uses for AlexNet.
+_LRN = dict(SIZE=5)
+_POOL = dict(KH=3, KW=3, SH=2, SW=2, PH=0, PW=0)  # the paper's overlapping pooling
+_FLAT = dict(CHANNELS_LAST=False, INDEX_64=False, BLOCK=1024)
+
 SPECS = {
     "kernels.lrn._lrn_forward_kernel": dict(
         floats=("alpha", "beta", "k"),
-        constexprs=lambda dt: dict(SIZE=5, BLOCK_HW=1024, ACC_FP64=dt == "fp64"),
-        num_warps=4,
+        constexprs=lambda dt: dict(**_LRN, BLOCK_HW=1024, ACC_FP64=dt == "fp64"),
     ),
     "kernels.lrn._lrn_backward_kernel": dict(
         floats=("alpha", "beta", "k"),
-        constexprs=lambda dt: dict(SIZE=5, BLOCK_HW=1024, ACC_FP64=dt == "fp64"),
-        num_warps=4,
+        constexprs=lambda dt: dict(**_LRN, BLOCK_HW=1024, ACC_FP64=dt == "fp64"),
+    ),
+    "kernels.maxpool._max_pool2d_forward_kernel": dict(
+        pointers={"argmax_ptr": "i8", "indices_ptr": "i64"},
+        constexprs=lambda dt: dict(**_POOL, **_FLAT, DH=1, DW=1, WRITE_INDICES=True, ACC_FP64=dt == "fp64"),
+    ),
+    "kernels.maxpool._max_pool2d_backward_kernel": dict(
+        pointers={"argmax_ptr": "i8"},
+        constexprs=lambda dt: dict(**_POOL, **_FLAT, DH=1, DW=1, ACC_FP64=dt == "fp64"),
+    ),
+    "kernels.fused._relu_lrn_max_pool2d_forward_kernel": dict(
+        floats=("alpha", "beta", "k"),
+        pointers={"argmax_ptr": "i8"},
+        constexprs=lambda dt: dict(**_LRN, **_POOL, **_FLAT, ACC_FP64=dt == "fp64"),
+    ),
+    "kernels.fused._relu_lrn_max_pool2d_backward_kernel": dict(
+        floats=("alpha", "beta", "k"),
+        pointers={"argmax_ptr": "i8"},
+        constexprs=lambda dt: dict(**_LRN, **_POOL, **_FLAT, ACC_FP64=dt == "fp64"),
     ),
 }
+# Variants whose code differs enough to be worth compiling too: channels-last decoding and int64 indexing.
+EXTRA_VARIANTS = [dict(CHANNELS_LAST=True), dict(INDEX_64=True)]
 
 
 def launched_kernels() -> dict[str, JITFunction]:
@@ -51,13 +76,14 @@ def launched_kernels() -> dict[str, JITFunction]:
     return found
 
 
-def signature(fn: JITFunction, dtype: str, floats: tuple[str, ...], constexprs: dict) -> dict[str, str]:
+def signature(fn: JITFunction, dtype: str, spec: dict, constexprs: dict) -> dict[str, str]:
+    floats, pointers = spec.get("floats", ()), spec.get("pointers", {})
     sig = {}
     for name in fn.arg_names:
         if name in constexprs:
             sig[name] = "constexpr"
         elif name.endswith("_ptr"):
-            sig[name] = f"*{dtype}"
+            sig[name] = f"*{pointers.get(name, dtype)}"
         elif name in floats:
             sig[name] = "fp32"
         else:
@@ -65,9 +91,25 @@ def signature(fn: JITFunction, dtype: str, floats: tuple[str, ...], constexprs: 
     return sig
 
 
+def compile_one(job: tuple[str, str, dict, int]) -> str:
+    """Compile one (kernel, dtype, constexprs, arch) variant; return its report line. Runs in a worker process."""
+    qualname, dtype, constexprs, arch = job
+    fn = launched_kernels()[qualname]
+    flags = [f"{key}={value}" for key, value in constexprs.items() if key in ("CHANNELS_LAST", "INDEX_64") and value]
+    label = " ".join([qualname, dtype, *flags, f"sm_{arch}"])
+    src = ASTSource(fn, signature(fn, dtype, SPECS[qualname], constexprs), constexprs=constexprs)
+    start = time.perf_counter()
+    try:
+        compiled = triton.compile(src, target=GPUTarget("cuda", arch, 32), options=dict(num_warps=4))
+    except Exception as err:  # report every failure, not just the first
+        return f"FAIL {label}: {type(err).__name__}: {err}"
+    return f"ok   {label}: {len(compiled.asm['cubin'])} B cubin in {time.perf_counter() - start:.2f} s"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", type=int, nargs="+", default=[80, 90], help="CUDA compute capabilities")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="compiler processes")
     args = parser.parse_args(argv)
 
     found = launched_kernels()
@@ -76,25 +118,18 @@ def main(argv: list[str] | None = None) -> int:
     if missing or stale:
         print(f"kernels without a compile spec: {missing}; specs without a kernel: {stale}")
         return 1
-    failures = 0
-    for qualname, fn in sorted(found.items()):
-        spec = SPECS[qualname]
-        for dtype in DTYPES:
-            constexprs = spec["constexprs"](dtype)
-            src = ASTSource(fn, signature(fn, dtype, spec["floats"], constexprs), constexprs=constexprs)
-            for arch in args.arch:
-                start = time.perf_counter()
-                try:
-                    compiled = triton.compile(
-                        src, target=GPUTarget("cuda", arch, 32), options=dict(num_warps=spec["num_warps"])
-                    )
-                except Exception as err:  # report every failure, not just the first
-                    failures += 1
-                    print(f"FAIL {qualname} {dtype} sm_{arch}: {type(err).__name__}: {err}")
-                    continue
-                size = len(compiled.asm["cubin"])
-                print(f"ok   {qualname} {dtype} sm_{arch}: {size} B cubin in {time.perf_counter() - start:.2f} s")
-    return 1 if failures else 0
+    jobs = []
+    for qualname in sorted(found):
+        base = SPECS[qualname]["constexprs"]
+        variants = [(dtype, base(dtype)) for dtype in DTYPES]
+        variants += [
+            ("fp32", dict(base("fp32"), **extra)) for extra in EXTRA_VARIANTS if extra.keys() <= base("fp32").keys()
+        ]
+        jobs += [(qualname, dtype, constexprs, arch) for dtype, constexprs in variants for arch in args.arch]
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        lines = list(pool.map(compile_one, jobs))
+    print("\n".join(lines))
+    return 1 if any(line.startswith("FAIL") for line in lines) else 0
 
 
 if __name__ == "__main__":

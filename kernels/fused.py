@@ -1,0 +1,303 @@
+r"""The paper's post-convolution chain of layers 1 and 2, ReLU -> LRN -> overlapping max-pool, in one pass.
+
+With r = max(x, 0), s_i = k + alpha * sum_{j in window(i)} r_j^2 and b_i = r_i s_i^(-beta) (``kernels.lrn``):
+
+    out = max_pool2d(b)          (``kernels.max_pool2d``'s conventions: first maximum wins, NaN wins)
+
+Forward evaluates b only at the cells each pooling window reads, keeps the running maximum, and writes the
+pooled output plus the int8 window position of each maximum. Neither r nor b ever reaches memory.
+
+Backward recomputes instead of storing: with dB the gradient of b (dy routed to each window's maximum, as in
+``kernels.max_pool2d``'s backward) and t_j = dB_j r_j s_j^(-beta-1),
+
+    dx_i = [x_i > 0] * (dB_i s_i^(-beta) - 2 alpha beta r_i * sum_{j : i in window(j)} t_j)
+
+One program handles BLOCK input cells; for each, the ``size`` channels j whose window holds i are visited, and
+dB_j, s_j and t_j recomputed from x, dy and the saved positions. Saved for backward: x and one byte per output
+cell, against the unfused chain's ReLU output, LRN output, LRN intermediates and int64 pooling indices.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._utils import check_float_tensor, flat_block, relu, resolve_backend, tl, to_acc, triton
+from .lrn import LRNFunction, _check_hyper, _lrn_denominator
+from .maxpool import (
+    _decode_nchw,
+    _gather_pool_grad,
+    _geometry_constants,
+    argmax_dtype,
+    is_channels_last,
+    pool_geometry,
+)
+
+__all__ = ["relu_lrn_max_pool2d", "ReLULRNMaxPool2d", "ReLULRNMaxPool2dFunction"]
+
+
+@triton.jit
+def _relu_lrn_max_pool2d_forward_kernel(
+    x_ptr,  # conv output x, (N, C, H, W), any strides
+    out_ptr,  # pooled output, (N, C, OH, OW), dense NCHW or NHWC (CHANNELS_LAST)
+    argmax_ptr,  # window position kh * KW + kw of each maximum, int8, laid out like out
+    total,  # N * C * OH * OW
+    C,
+    H,
+    W,
+    OH,
+    OW,
+    stride_xn,
+    stride_xc,
+    stride_xh,
+    stride_xw,
+    alpha,  # already divided by size when alpha_over_size
+    beta,
+    k,
+    SIZE: tl.constexpr,
+    KH: tl.constexpr,
+    KW: tl.constexpr,
+    SH: tl.constexpr,
+    SW: tl.constexpr,
+    PH: tl.constexpr,
+    PW: tl.constexpr,
+    CHANNELS_LAST: tl.constexpr,
+    ACC_FP64: tl.constexpr,
+    INDEX_64: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    if INDEX_64:
+        offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    else:
+        offs = pid * BLOCK + tl.arange(0, BLOCK)
+    in_bounds = offs < total
+    n, c, oh, ow = _decode_nchw(offs, C, OH, OW, CHANNELS_LAST)
+    x_sample = x_ptr + n.to(tl.int64) * stride_xn
+    c64 = c.to(tl.int64)
+
+    best = to_acc(tl.full((BLOCK,), float("-inf"), tl.float32), ACC_FP64)
+    best_pos = tl.full((BLOCK,), -1, tl.int32)
+    for kh in tl.static_range(KH):
+        ih = oh * SH - PH + kh
+        for kw in tl.static_range(KW):
+            iw = ow * SW - PW + kw
+            inside = in_bounds & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
+            x_cell = x_sample + ih.to(tl.int64) * stride_xh + iw.to(tl.int64) * stride_xw  # channel 0 of the cell
+            s = _lrn_denominator(x_cell, c, C, stride_xc, inside, alpha, k, SIZE, ACC_FP64, RELU=True)
+            r = relu(to_acc(tl.load(x_cell + c64 * stride_xc, mask=inside, other=0.0), ACC_FP64))
+            b = r * tl.exp2(-beta * tl.log2(s))
+            take = inside & ((b > best) | (b != b) | (best_pos < 0))
+            best = tl.where(take, b, best)
+            best_pos = tl.where(take, kh * KW + kw, best_pos)
+
+    tl.store(out_ptr + offs, best.to(out_ptr.dtype.element_ty), mask=in_bounds)
+    tl.store(argmax_ptr + offs, best_pos.to(argmax_ptr.dtype.element_ty), mask=in_bounds)
+
+
+@triton.jit
+def _relu_lrn_max_pool2d_backward_kernel(
+    x_ptr,  # saved conv output x, (N, C, H, W), any strides
+    dy_ptr,  # gradient of the pooled output, (N, C, OH, OW), any strides
+    argmax_ptr,  # saved window positions, dense NCHW or NHWC like the forward output
+    dx_ptr,  # gradient of x, (N, C, H, W), dense NCHW or NHWC (CHANNELS_LAST)
+    total,  # N * C * H * W
+    C,
+    H,
+    W,
+    OH,
+    OW,
+    stride_xn,
+    stride_xc,
+    stride_xh,
+    stride_xw,
+    stride_dyn,
+    stride_dyc,
+    stride_dyh,
+    stride_dyw,
+    alpha,
+    beta,
+    k,
+    SIZE: tl.constexpr,
+    KH: tl.constexpr,
+    KW: tl.constexpr,
+    SH: tl.constexpr,
+    SW: tl.constexpr,
+    PH: tl.constexpr,
+    PW: tl.constexpr,
+    CHANNELS_LAST: tl.constexpr,
+    ACC_FP64: tl.constexpr,
+    INDEX_64: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    LAG: tl.constexpr = (SIZE - 1) // 2  # i is in window(j) for j in [i - LAG, i - LAG + SIZE - 1]
+    pid = tl.program_id(0)
+    if INDEX_64:
+        offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    else:
+        offs = pid * BLOCK + tl.arange(0, BLOCK)
+    in_bounds = offs < total
+    n, i, ih, iw = _decode_nchw(offs, C, H, W, CHANNELS_LAST)
+    x_cell = x_ptr + n.to(tl.int64) * stride_xn + ih.to(tl.int64) * stride_xh + iw.to(tl.int64) * stride_xw
+
+    x_i = to_acc(tl.load(x_cell + i.to(tl.int64) * stride_xc, mask=in_bounds, other=0.0), ACC_FP64)
+    t_sum = to_acc(tl.zeros((BLOCK,), tl.float32), ACC_FP64)
+    direct = to_acc(tl.zeros((BLOCK,), tl.float32), ACC_FP64)  # dB_i s_i^(-beta)
+    for d in tl.static_range(SIZE):
+        j = i - LAG + d
+        valid = in_bounds & (j >= 0) & (j < C)
+        d_b = _gather_pool_grad(
+            dy_ptr, argmax_ptr, n, j, ih, iw, valid, C, OH, OW,
+            stride_dyn, stride_dyc, stride_dyh, stride_dyw,
+            KH, KW, SH, SW, PH, PW, 1, 1, CHANNELS_LAST, ACC_FP64,
+        )  # fmt: skip
+        s_j = _lrn_denominator(x_cell, j, C, stride_xc, in_bounds, alpha, k, SIZE, ACC_FP64, RELU=True)
+        r_j = relu(to_acc(tl.load(x_cell + j.to(tl.int64) * stride_xc, mask=valid, other=0.0), ACC_FP64))
+        s_pow = tl.exp2(-beta * tl.log2(s_j))
+        t_sum += tl.where(valid, d_b * r_j * s_pow / s_j, 0.0)
+        if d == LAG:
+            direct = d_b * s_pow
+    dx = tl.where(x_i > 0, direct - 2.0 * alpha * beta * x_i * t_sum, 0.0)
+    tl.store(dx_ptr + offs, dx.to(dx_ptr.dtype.element_ty), mask=in_bounds)
+
+
+# ----------------------------------------------------------------------------------------------- host side
+
+
+def _launch_args(x: torch.Tensor, total: int) -> tuple[int, dict]:
+    block, num_warps, index_64 = flat_block(total, x.device)
+    return triton.cdiv(total, block), dict(INDEX_64=index_64, BLOCK=block, num_warps=num_warps)
+
+
+def relu_lrn_max_pool2d_forward(
+    x: torch.Tensor, hyper: tuple[int, float, float, float], geo: dict[str, int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Launch the fused forward on x: (N, C, H, W). Returns (pooled output, int8 window positions)."""
+    size, alpha, beta, k = hyper
+    num_n, num_c, height, width = x.shape
+    memory_format = torch.channels_last if is_channels_last(x) else torch.contiguous_format
+    shape = (num_n, num_c, geo["OH"], geo["OW"])
+    out = torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=memory_format)
+    argmax = torch.empty(shape, dtype=argmax_dtype(geo["KH"] * geo["KW"]), device=x.device, memory_format=memory_format)
+    if out.numel() == 0:
+        return out, argmax
+    grid, launch = _launch_args(x, out.numel())
+    _relu_lrn_max_pool2d_forward_kernel[(grid,)](
+        x, out, argmax, out.numel(), num_c, height, width, geo["OH"], geo["OW"], *x.stride(),
+        alpha, beta, k, SIZE=size, **_pool_constants(geo),
+        CHANNELS_LAST=memory_format == torch.channels_last, ACC_FP64=x.dtype == torch.float64, **launch,
+    )  # fmt: skip
+    return out, argmax
+
+
+def relu_lrn_max_pool2d_backward(
+    x: torch.Tensor, dy: torch.Tensor, argmax: torch.Tensor, hyper: tuple[int, float, float, float], geo: dict
+) -> torch.Tensor:
+    """Launch the fused backward: saved x and window positions, dy (N, C, OH, OW) -> dx laid out like x."""
+    check_float_tensor(dy, "dy", "relu_lrn_max_pool2d_backward", ranks=(4,))
+    size, alpha, beta, k = hyper
+    channels_last = is_channels_last(x)
+    dx = torch.empty_like(x, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    if dx.numel() == 0:
+        return dx
+    num_n, num_c, height, width = x.shape
+    grid, launch = _launch_args(x, dx.numel())
+    _relu_lrn_max_pool2d_backward_kernel[(grid,)](
+        x, dy, argmax, dx, dx.numel(), num_c, height, width, geo["OH"], geo["OW"], *x.stride(), *dy.stride(),
+        alpha, beta, k, SIZE=size, **_pool_constants(geo),
+        CHANNELS_LAST=channels_last, ACC_FP64=x.dtype == torch.float64, **launch,
+    )  # fmt: skip
+    return dx
+
+
+def _pool_constants(geo: dict[str, int]) -> dict[str, int]:
+    constants = _geometry_constants(geo)
+    del constants["DH"], constants["DW"]  # the fused op has no dilation
+    return constants
+
+
+class ReLULRNMaxPool2dFunction(torch.autograd.Function):
+    """Autograd glue: saves x and the int8 window positions; backward recomputes r, s and b."""
+
+    @staticmethod
+    def forward(ctx, x, hyper, geo):
+        out, argmax = relu_lrn_max_pool2d_forward(x, hyper, geo)
+        ctx.save_for_backward(x, argmax)
+        ctx.hyper, ctx.geo = hyper, geo
+        return out
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, argmax = ctx.saved_tensors
+        return relu_lrn_max_pool2d_backward(x, dy, argmax, ctx.hyper, ctx.geo), None, None
+
+
+def relu_lrn_max_pool2d(
+    x: torch.Tensor,
+    size: int = 5,
+    alpha: float = 1e-4,
+    beta: float = 0.75,
+    k: float = 2.0,
+    *,
+    kernel_size=3,
+    stride=2,
+    padding=0,
+    alpha_over_size: bool = False,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """``max_pool2d(lrn(relu(x)))`` in one kernel: what follows conv1 and conv2 in AlexNet.
+
+    Args:
+        x: conv output, (N, C, H, W), float16/bfloat16/float32/float64, any strides.
+        size, alpha, beta, k, alpha_over_size: as in :func:`kernels.lrn` (the paper's constants by default).
+        kernel_size, stride, padding: as in :func:`kernels.max_pool2d` (the paper's overlapping 3/2 by default).
+        backend: ``"triton"``, ``"torch"`` (the three PyTorch-level ops) or ``"auto"`` (see ``kernels.lrn``).
+
+    Returns:
+        (N, C, OH, OW), channels-last if x is.
+    """
+    op = "relu_lrn_max_pool2d"
+    check_float_tensor(x, "x", op, ranks=(4,))
+    _check_hyper(size, alpha, beta, k)
+    geo = pool_geometry(x, kernel_size, stride, padding, 1, False, op)
+    effective_alpha = alpha / size if alpha_over_size else alpha
+    hyper = (int(size), float(effective_alpha), float(beta), float(k))
+    if resolve_backend(backend, x, op) == "torch":
+        b = LRNFunction.apply(torch.relu(x), *hyper, "torch")
+        return torch.nn.functional.max_pool2d(b, (geo["KH"], geo["KW"]), (geo["SH"], geo["SW"]), (geo["PH"], geo["PW"]))
+    return ReLULRNMaxPool2dFunction.apply(x, hyper, geo)
+
+
+class ReLULRNMaxPool2d(torch.nn.Module):
+    """Module form of :func:`relu_lrn_max_pool2d`; same arguments."""
+
+    def __init__(
+        self,
+        size: int = 5,
+        alpha: float = 1e-4,
+        beta: float = 0.75,
+        k: float = 2.0,
+        *,
+        kernel_size=3,
+        stride=2,
+        padding=0,
+        alpha_over_size: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__()
+        _check_hyper(size, alpha, beta, k)
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.alpha_over_size, self.backend = alpha_over_size, backend
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return relu_lrn_max_pool2d(
+            x, self.size, self.alpha, self.beta, self.k, kernel_size=self.kernel_size, stride=self.stride,
+            padding=self.padding, alpha_over_size=self.alpha_over_size, backend=self.backend,
+        )  # fmt: skip
+
+    def extra_repr(self) -> str:
+        return (
+            f"size={self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}, alpha_over_size={self.alpha_over_size}, "
+            f"backend={self.backend!r}"
+        )

@@ -1,0 +1,398 @@
+r"""Max pooling in Triton, including the paper's overlapping pooling (section 3.4: z = 3, s = 2).
+
+Forward, for each output cell (oh, ow) of each plane:
+
+    out[oh, ow] = max_{kh < KH, kw < KW} x[oh * SH - PH + kh * DH, ow * SW - PW + kw * DW]
+
+over the cells inside the input (padding never wins), with ``torch.nn.functional.max_pool2d``'s conventions:
+ties go to the first maximum in row-major window order, a NaN wins (the last one seen, as in ATen), and a
+window of -inf still points at its first cell. Besides the values the kernel writes the *window position*
+``kh * KW + kw`` of each maximum, in the smallest integer type that holds it (int8 for 3x3): that is all
+backward needs, 8x smaller than PyTorch's int64 indices. Flat ``ih * W + iw`` indices are written only when
+the caller asks for them.
+
+Backward, without atomics: input cell (ih, iw) lies in window (oh, ow) at position (kh, kw) exactly when
+``oh * SH = ih + PH - kh * DH``. Each input cell visits those (at most KH * KW) windows and adds dy[oh, ow]
+where the saved position equals (kh, kw). Every sum has a fixed order, so the result is bit-for-bit
+deterministic even where windows overlap.
+
+Both kernels run one program per BLOCK consecutive elements of their output in memory order (NCHW or
+channels-last), so stores are contiguous and channels-last inputs are read along channels.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import torch
+import torch.nn.functional as F
+
+from ._utils import check_float_tensor, check_same_device, flat_block, resolve_backend, tl, to_acc, triton
+
+__all__ = ["max_pool2d", "MaxPool2d", "MaxPool2dFunction", "max_pool2d_forward", "max_pool2d_backward"]
+
+
+@triton.jit
+def _decode_nchw(offs, C, H, W, CHANNELS_LAST: tl.constexpr):
+    """(n, c, h, w) of flat offsets into a dense (N, C, H, W) tensor stored NCHW or NHWC."""
+    if CHANNELS_LAST:
+        c = offs % C
+        rest = offs // C
+        w = rest % W
+        rest = rest // W
+        h = rest % H
+        n = rest // H
+    else:
+        w = offs % W
+        rest = offs // W
+        h = rest % H
+        rest = rest // H
+        c = rest % C
+        n = rest // C
+    return n, c, h, w
+
+
+@triton.jit
+def _max_pool2d_forward_kernel(
+    x_ptr,  # input, (N, C, H, W), any strides
+    out_ptr,  # pooled values, (N, C, OH, OW), dense NCHW or NHWC (CHANNELS_LAST)
+    argmax_ptr,  # window position kh * KW + kw of each maximum, int8/16/32, laid out like out
+    indices_ptr,  # flat ih * W + iw of each maximum, int64, laid out like out; written if WRITE_INDICES
+    total,  # N * C * OH * OW
+    C,
+    H,
+    W,
+    OH,
+    OW,
+    stride_xn,
+    stride_xc,
+    stride_xh,
+    stride_xw,
+    KH: tl.constexpr,
+    KW: tl.constexpr,
+    SH: tl.constexpr,
+    SW: tl.constexpr,
+    PH: tl.constexpr,
+    PW: tl.constexpr,
+    DH: tl.constexpr,
+    DW: tl.constexpr,
+    CHANNELS_LAST: tl.constexpr,
+    WRITE_INDICES: tl.constexpr,
+    ACC_FP64: tl.constexpr,
+    INDEX_64: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    if INDEX_64:
+        offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    else:
+        offs = pid * BLOCK + tl.arange(0, BLOCK)
+    in_bounds = offs < total
+    n, c, oh, ow = _decode_nchw(offs, C, OH, OW, CHANNELS_LAST)
+    x_plane = x_ptr + n.to(tl.int64) * stride_xn + c.to(tl.int64) * stride_xc
+
+    best = to_acc(tl.full((BLOCK,), float("-inf"), tl.float32), ACC_FP64)
+    best_pos = tl.full((BLOCK,), -1, tl.int32)
+    for kh in tl.static_range(KH):
+        ih = oh * SH - PH + kh * DH
+        for kw in tl.static_range(KW):
+            iw = ow * SW - PW + kw * DW
+            inside = in_bounds & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
+            v = tl.load(x_plane + ih.to(tl.int64) * stride_xh + iw.to(tl.int64) * stride_xw, mask=inside, other=0.0)
+            v = to_acc(v, ACC_FP64)
+            # ATen's rule: strictly greater (first maximum wins ties), or NaN; the first cell always counts.
+            take = inside & ((v > best) | (v != v) | (best_pos < 0))
+            best = tl.where(take, v, best)
+            best_pos = tl.where(take, kh * KW + kw, best_pos)
+
+    tl.store(out_ptr + offs, best.to(out_ptr.dtype.element_ty), mask=in_bounds)
+    tl.store(argmax_ptr + offs, best_pos.to(argmax_ptr.dtype.element_ty), mask=in_bounds)
+    if WRITE_INDICES:
+        ih = oh * SH - PH + (best_pos // KW) * DH
+        iw = ow * SW - PW + (best_pos % KW) * DW
+        tl.store(indices_ptr + offs, ih.to(tl.int64) * W + iw, mask=in_bounds)
+
+
+@triton.jit
+def _max_pool2d_backward_kernel(
+    dy_ptr,  # gradient of the pooled output, (N, C, OH, OW), any strides
+    argmax_ptr,  # saved window positions, (N, C, OH, OW), dense NCHW or NHWC like the forward output
+    dx_ptr,  # gradient of the input, (N, C, H, W), dense NCHW or NHWC (CHANNELS_LAST)
+    total,  # N * C * H * W
+    C,
+    H,
+    W,
+    OH,
+    OW,
+    stride_dyn,
+    stride_dyc,
+    stride_dyh,
+    stride_dyw,
+    KH: tl.constexpr,
+    KW: tl.constexpr,
+    SH: tl.constexpr,
+    SW: tl.constexpr,
+    PH: tl.constexpr,
+    PW: tl.constexpr,
+    DH: tl.constexpr,
+    DW: tl.constexpr,
+    CHANNELS_LAST: tl.constexpr,
+    ACC_FP64: tl.constexpr,
+    INDEX_64: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    pid = tl.program_id(0)
+    if INDEX_64:
+        offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    else:
+        offs = pid * BLOCK + tl.arange(0, BLOCK)
+    in_bounds = offs < total
+    n, c, ih, iw = _decode_nchw(offs, C, H, W, CHANNELS_LAST)
+    dx = _gather_pool_grad(
+        dy_ptr, argmax_ptr, n, c, ih, iw, in_bounds, C, OH, OW,
+        stride_dyn, stride_dyc, stride_dyh, stride_dyw,
+        KH, KW, SH, SW, PH, PW, DH, DW, CHANNELS_LAST, ACC_FP64,
+    )  # fmt: skip
+    tl.store(dx_ptr + offs, dx.to(dx_ptr.dtype.element_ty), mask=in_bounds)
+
+
+@triton.jit
+def _gather_pool_grad(
+    dy_ptr,
+    argmax_ptr,
+    n,
+    c,
+    ih,
+    iw,
+    valid,  # lanes that hold a real input cell (the fused kernel also masks channels outside [0, C))
+    C,
+    OH,
+    OW,
+    stride_dyn,
+    stride_dyc,
+    stride_dyh,
+    stride_dyw,
+    KH: tl.constexpr,
+    KW: tl.constexpr,
+    SH: tl.constexpr,
+    SW: tl.constexpr,
+    PH: tl.constexpr,
+    PW: tl.constexpr,
+    DH: tl.constexpr,
+    DW: tl.constexpr,
+    CHANNELS_LAST: tl.constexpr,
+    ACC_FP64: tl.constexpr,
+):
+    """Sum of dy over the windows whose saved maximum is input cell (n, c, ih, iw); 0 where none is."""
+    acc = to_acc(tl.zeros(ih.shape, tl.float32), ACC_FP64)
+    dy_plane = dy_ptr + n.to(tl.int64) * stride_dyn + c.to(tl.int64) * stride_dyc
+    # argmax is dense in the output's layout: NCHW strides (OH*OW, OW, 1) or NHWC strides (1, OW*C, C).
+    if CHANNELS_LAST:
+        arg_plane = argmax_ptr + (n.to(tl.int64) * OH * OW) * C + c
+        arg_sh = OW * C
+        arg_sw = C
+    else:
+        arg_plane = argmax_ptr + (n.to(tl.int64) * C + c) * OH * OW
+        arg_sh = OW
+        arg_sw = 1
+    for kh in tl.static_range(KH):
+        oh_scaled = ih + PH - kh * DH  # = oh * SH when (ih, iw) sits at row kh of window oh
+        oh = oh_scaled // SH
+        row_ok = valid & (oh_scaled >= 0) & (oh_scaled % SH == 0) & (oh < OH)
+        for kw in tl.static_range(KW):
+            ow_scaled = iw + PW - kw * DW
+            ow = ow_scaled // SW
+            hit = row_ok & (ow_scaled >= 0) & (ow_scaled % SW == 0) & (ow < OW)
+            pos = tl.load(arg_plane + oh.to(tl.int64) * arg_sh + ow * arg_sw, mask=hit, other=-1)
+            hit = hit & (pos.to(tl.int32) == kh * KW + kw)
+            g = tl.load(dy_plane + oh.to(tl.int64) * stride_dyh + ow.to(tl.int64) * stride_dyw, mask=hit, other=0.0)
+            acc += to_acc(g, ACC_FP64)
+    return acc
+
+
+# ----------------------------------------------------------------------------------------------- host side
+
+
+def _pair(value, name: str, op: str) -> tuple[int, int]:
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(items) != 2 or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in items):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    return int(items[0]), int(items[1])
+
+
+def pool_output_size(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil_mode: bool) -> int:
+    """ATen's pooling_output_shape: the last window must start inside the input or its left padding."""
+    span = size + 2 * pad - dilation * (kernel - 1) - 1 + (stride - 1 if ceil_mode else 0)
+    out = span // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+def pool_geometry(
+    x: torch.Tensor, kernel_size, stride, padding, dilation, ceil_mode: bool, op: str
+) -> dict[str, int]:
+    """Check pooling arguments as ATen does, with errors that name the argument; return sizes and constants."""
+    kh, kw = _pair(kernel_size, "kernel_size", op)
+    sh, sw = _pair(kernel_size if stride is None else stride, "stride", op)
+    ph, pw = _pair(padding, "padding", op)
+    dh, dw = _pair(dilation, "dilation", op)
+    if kh <= 0 or kw <= 0:
+        raise ValueError(f"{op}: kernel_size must be greater than zero, got {(kh, kw)}")
+    if sh <= 0 or sw <= 0:
+        raise ValueError(f"{op}: stride must be greater than zero, got {(sh, sw)}")
+    if dh <= 0 or dw <= 0:
+        raise ValueError(f"{op}: dilation must be greater than zero, got {(dh, dw)}")
+    if ph < 0 or pw < 0 or ph > kh // 2 or pw > kw // 2:
+        raise ValueError(f"{op}: padding must be between 0 and half of kernel_size {(kh, kw)}, got {(ph, pw)}")
+    height, width = x.shape[-2:]
+    oh = pool_output_size(height, kh, sh, ph, dh, ceil_mode)
+    ow = pool_output_size(width, kw, sw, pw, dw, ceil_mode)
+    if oh < 1 or ow < 1:
+        raise ValueError(
+            f"{op}: input of spatial size {(height, width)} is too small for kernel_size {(kh, kw)}, "
+            f"dilation {(dh, dw)} and padding {(ph, pw)}: the output would be {(oh, ow)}"
+        )
+    return dict(KH=kh, KW=kw, SH=sh, SW=sw, PH=ph, PW=pw, DH=dh, DW=dw, OH=oh, OW=ow)
+
+
+def is_channels_last(x: torch.Tensor) -> bool:
+    """Whether outputs should be channels-last: PyTorch's rule (suggest_memory_format) for 4-D inputs."""
+    return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+
+
+def argmax_dtype(kernel_cells: int) -> torch.dtype:
+    """Smallest integer type holding window positions 0 .. kernel_cells - 1 (and -1)."""
+    if kernel_cells <= 127:
+        return torch.int8
+    return torch.int16 if kernel_cells <= 32767 else torch.int32
+
+
+def _geometry_constants(geo: dict[str, int]) -> dict[str, int]:
+    return {key: geo[key] for key in ("KH", "KW", "SH", "SW", "PH", "PW", "DH", "DW")}
+
+
+def max_pool2d_forward(
+    x: torch.Tensor, geo: dict[str, int], return_indices: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Launch the forward kernel on x: (N, C, H, W). Returns (out, argmax positions, flat int64 indices or None)."""
+    num_n, num_c, height, width = x.shape
+    memory_format = torch.channels_last if is_channels_last(x) else torch.contiguous_format
+    shape = (num_n, num_c, geo["OH"], geo["OW"])
+    like = dict(device=x.device, memory_format=memory_format)
+    out = torch.empty(shape, dtype=x.dtype, **like)
+    argmax = torch.empty(shape, dtype=argmax_dtype(geo["KH"] * geo["KW"]), **like)
+    indices = torch.empty(shape, dtype=torch.int64, **like) if return_indices else None
+    total = out.numel()
+    if total == 0:
+        return out, argmax, indices
+    block, num_warps, index_64 = flat_block(total, x.device)
+    _max_pool2d_forward_kernel[(triton.cdiv(total, block),)](
+        x, out, argmax, indices if return_indices else argmax, total,
+        num_c, height, width, geo["OH"], geo["OW"], *x.stride(),
+        **_geometry_constants(geo), CHANNELS_LAST=memory_format == torch.channels_last,
+        WRITE_INDICES=return_indices, ACC_FP64=x.dtype == torch.float64, INDEX_64=index_64,
+        BLOCK=block, num_warps=num_warps,
+    )  # fmt: skip
+    return out, argmax, indices
+
+
+def max_pool2d_backward(
+    dy: torch.Tensor, argmax: torch.Tensor, input_shape: tuple[int, ...], geo: dict[str, int], channels_last: bool
+) -> torch.Tensor:
+    """Launch the backward kernel: dy (N, C, OH, OW), saved window positions -> dx (N, C, H, W)."""
+    check_float_tensor(dy, "dy", "max_pool2d_backward", ranks=(4,))
+    check_same_device("max_pool2d_backward", dy=dy, argmax=argmax)
+    if dy.shape != argmax.shape:
+        raise ValueError(f"max_pool2d_backward: dy must have shape {tuple(argmax.shape)}, got {tuple(dy.shape)}")
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    dx = torch.empty(input_shape, dtype=dy.dtype, device=dy.device, memory_format=memory_format)
+    total = dx.numel()
+    if total == 0:
+        return dx
+    num_n, num_c, height, width = input_shape
+    block, num_warps, index_64 = flat_block(total, dy.device)
+    _max_pool2d_backward_kernel[(triton.cdiv(total, block),)](
+        dy, argmax, dx, total, num_c, height, width, geo["OH"], geo["OW"], *dy.stride(),
+        **_geometry_constants(geo), CHANNELS_LAST=channels_last, ACC_FP64=dy.dtype == torch.float64,
+        INDEX_64=index_64, BLOCK=block, num_warps=num_warps,
+    )  # fmt: skip
+    return dx
+
+
+class MaxPool2dFunction(torch.autograd.Function):
+    """Autograd glue for the Triton path: saves only the int8 window positions of the maxima."""
+
+    @staticmethod
+    def forward(ctx, x, geo, return_indices):
+        out, argmax, indices = max_pool2d_forward(x, geo, return_indices)
+        ctx.save_for_backward(argmax)
+        ctx.geo, ctx.input_shape, ctx.channels_last = geo, tuple(x.shape), is_channels_last(x)
+        if indices is None:
+            return out
+        ctx.mark_non_differentiable(indices)
+        return out, indices
+
+    @staticmethod
+    def backward(ctx, dy, *_unused_index_grad):
+        (argmax,) = ctx.saved_tensors
+        return max_pool2d_backward(dy, argmax, ctx.input_shape, ctx.geo, ctx.channels_last), None, None
+
+
+def max_pool2d(
+    x: torch.Tensor,
+    kernel_size=3,
+    stride=2,
+    padding=0,
+    dilation=1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+    *,
+    backend: str = "auto",
+):
+    """2-D max pooling, the paper's overlapping 3x3 stride-2 by default; same results as ``F.max_pool2d``.
+
+    Args:
+        x: (N, C, H, W) or unbatched (C, H, W); float16/bfloat16/float32/float64; any strides.
+        kernel_size, stride, padding, dilation: ints or (h, w) pairs; ``stride=None`` means ``kernel_size``.
+        ceil_mode: round the output size up, as in PyTorch.
+        return_indices: also return int64 indices ``h * W + w`` of each maximum within its plane.
+        backend: ``"triton"``, ``"torch"`` (``F.max_pool2d``) or ``"auto"`` (see ``kernels.lrn``).
+
+    Returns:
+        out: (N, C, OH, OW) (channels-last if x is), and indices of the same shape if ``return_indices``.
+    """
+    op = "max_pool2d"
+    check_float_tensor(x, "x", op, ranks=(3, 4))
+    geo = pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode, op)
+    if resolve_backend(backend, x, op) == "torch":
+        kernel, strides = (geo["KH"], geo["KW"]), (geo["SH"], geo["SW"])
+        pads, dilations = (geo["PH"], geo["PW"]), (geo["DH"], geo["DW"])
+        return F.max_pool2d(x, kernel, strides, pads, dilations, ceil_mode=ceil_mode, return_indices=return_indices)
+    if x.dim() == 3:
+        result = MaxPool2dFunction.apply(x.unsqueeze(0), geo, return_indices)
+        return tuple(r.squeeze(0) for r in result) if return_indices else result.squeeze(0)
+    return MaxPool2dFunction.apply(x, geo, return_indices)
+
+
+class MaxPool2d(torch.nn.Module):
+    """Module form of :func:`max_pool2d`; same arguments."""
+
+    def __init__(
+        self, kernel_size=3, stride=2, padding=0, dilation=1, ceil_mode=False, return_indices=False, *, backend="auto"
+    ) -> None:
+        super().__init__()
+        self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
+        self.ceil_mode, self.return_indices, self.backend = ceil_mode, return_indices, backend
+
+    def forward(self, x: torch.Tensor):
+        return max_pool2d(
+            x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices,
+            backend=self.backend,
+        )  # fmt: skip
+
+    def extra_repr(self) -> str:
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}, backend={self.backend!r}"
+        )
