@@ -1,0 +1,149 @@
+"""Command line: ``python -m alexnet train ...`` and ``python -m alexnet evaluate ...``.
+
+Examples:
+    python -m alexnet train --model cifar-alexnet --data ../shared/data/cifar10-jpg.zip --epochs 3 --out runs/c10
+    python -m alexnet train --resume runs/c10/checkpoint.pt --epochs 5 --out runs/c10
+    python -m alexnet train --model alexnet --data /data/imagenet --device cuda --kernels triton --out runs/in1k
+    python -m alexnet evaluate --checkpoint runs/c10/checkpoint.pt --data ../shared/data/cifar10-jpg.zip
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .train import MODELS, ModelSpec, TrainConfig, Trainer, input_size_of, load_model, read_checkpoint
+
+
+def _add_data_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        required=True,
+        help="'cifar10', 'imagenette', or a folder/zip in image-folder layout (root/train/<class>/<image> and "
+        "root/val/<class>/<image>, or root/<class>/<image>)",
+    )
+    parser.add_argument(
+        "--mean",
+        default="pixel",
+        choices=("pixel", "channel", "imagenet", "none"),
+        help="mean to subtract: the training set's mean image (the paper), its mean colour, ImageNet's, or none",
+    )
+    parser.add_argument("--download", action="store_true", help="let torchvision download cifar10/imagenette")
+    parser.add_argument("--workers", type=int, default=0, help="data-loading processes (0: load in this process)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m alexnet", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser(
+        "train",
+        help="train a model (the paper's recipe by default)",
+        description="Train with SGD (momentum 0.9, weight decay 5e-4, batch 128, lr 0.01 divided by 10 when the "
+        "validation error plateaus). Writes metrics.jsonl, epochs.csv and checkpoint.pt (after every epoch and "
+        "when interrupted with Ctrl-C) to --out.",
+    )
+    train.add_argument("--model", default="alexnet", choices=MODELS, help="network (default: the paper's AlexNet)")
+    _add_data_args(train)
+    train.add_argument("--epochs", type=int, default=90, help="train until this many epochs are done in total")
+    train.add_argument("--steps", type=int, default=None, help="train this many mini-batches instead of --epochs")
+    train.add_argument("--batch-size", type=int, default=128)
+    train.add_argument("--lr", type=float, default=0.01)
+    train.add_argument("--momentum", type=float, default=0.9)
+    train.add_argument("--weight-decay", type=float, default=5e-4)
+    train.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    train.add_argument("--kernels", default="auto", choices=("auto", "triton", "torch"), help="LRN/pool backend")
+    train.add_argument("--init", default="paper", choices=("paper", "modern"), help="weight initialisation")
+    train.add_argument("--activation", default="relu", choices=("relu", "tanh"), help="four-layer model only")
+    train.add_argument("--no-augment", action="store_true", help="no random crops, flips or colour noise")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", required=True, help="folder for metrics and checkpoints")
+    train.add_argument("--resume", default=None, help="checkpoint to continue from (model settings come from it)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    evaluate = sub.add_parser("evaluate", help="top-1/top-5 error of a checkpoint")
+    evaluate.add_argument("--checkpoint", required=True)
+    _add_data_args(evaluate)
+    evaluate.add_argument("--ten-crop", action="store_true", help="average over the paper's ten crops")
+    evaluate.add_argument("--batch-size", type=int, default=128)
+    evaluate.add_argument("--device", default="cpu")
+    return parser
+
+
+def _spec_from_args(args, num_classes: int) -> ModelSpec:
+    if args.model == "four-layer":
+        return ModelSpec("four-layer", dict(activation=args.activation, num_classes=num_classes, init=args.init))
+    return ModelSpec(args.model, dict(num_classes=num_classes, kernels=args.kernels, init=args.init))
+
+
+def cmd_train(args) -> int:
+    from .data import load_datasets
+
+    if args.resume:
+        state = read_checkpoint(args.resume)
+        spec = ModelSpec(**state["model_spec"])
+    else:
+        spec = None
+    if spec is None:
+        probe = _spec_from_args(args, num_classes=10).build()
+        size = input_size_of(probe)
+    else:
+        size = input_size_of(spec.build())
+    data = load_datasets(
+        args.data, input_size=size, mean=args.mean, augment=not args.no_augment, download=args.download
+    )
+    if spec is None:
+        spec = _spec_from_args(args, num_classes=len(data.classes))
+    model = spec.build()
+    config = TrainConfig(
+        lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, batch_size=args.batch_size,
+        seed=args.seed, device=args.device, num_workers=args.workers,
+    )  # fmt: skip
+    trainer = Trainer(model, data.train, data.val, config, log_dir=args.out, spec=spec)
+    if args.resume:
+        trainer.load_checkpoint(args.resume)
+        print(f"resumed {args.resume} at epoch {trainer.epoch}, step {trainer.global_step}")
+    print(f"training {spec.name} on {data.source}: {len(data.train)} train / {len(data.val)} val images, "
+          f"{len(data.classes)} classes, {trainer.steps_per_epoch} steps per epoch")  # fmt: skip
+    try:
+        if args.steps is not None:
+            trainer.run(steps=args.steps, progress=not args.quiet)
+        else:
+            trainer.run(epochs=args.epochs, progress=not args.quiet)
+    except KeyboardInterrupt:
+        path = trainer.save_checkpoint(Path(args.out) / "checkpoint.pt")
+        print(f"\ninterrupted: saved {path}; continue with --resume {path}")
+        return 130
+    path = trainer.save_checkpoint(Path(args.out) / "checkpoint.pt")
+    for record in trainer.epochs:
+        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}))
+    print(f"saved {path}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .data import load_datasets
+    from .train import Trainer
+
+    model = load_model(args.checkpoint, args.device)
+    size = input_size_of(model)
+    data = load_datasets(args.data, input_size=size, mean=args.mean, augment=False, download=args.download)
+    if args.ten_crop:
+        if size == 32:
+            raise SystemExit("evaluate: --ten-crop needs an ImageNet-size model (crops of a 256x256 image)")
+        data.val.transform.crop = 256  # the full image: the ten crops are taken in evaluate()
+    trainer = Trainer(model, data.train, data.val, TrainConfig(batch_size=args.batch_size, device=args.device))
+    result = trainer.evaluate(ten_crop=args.ten_crop)
+    print(json.dumps(dict(checkpoint=args.checkpoint, data=str(args.data), ten_crop=args.ten_crop, **result)))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return {"train": cmd_train, "evaluate": cmd_evaluate}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

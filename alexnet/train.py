@@ -1,0 +1,422 @@
+"""The training engine: the paper's recipe (section 5), driven step by step from a notebook or run from the CLI.
+
+Defaults are the paper's: SGD with momentum 0.9, weight decay 5e-4, batch 128, learning rate 0.01 divided by 10
+when the validation error stops improving. A :class:`Trainer` exposes ``step()`` (one mini-batch), ``run()``
+(steps or epochs, with callbacks and a tqdm bar), ``pause()`` / ``resume()`` / ``stop()`` callable from another
+thread, live metrics in ``history``, metrics files (JSON lines and CSV) and atomic checkpoints that hold
+everything needed to continue exactly: model, optimizer, scheduler, every RNG and the position in the data.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .data import EpochLoader, atomic_save, ten_crops
+from .model import AlexNet, AlexNetConfig, FourLayerCNN
+
+CHECKPOINT_FORMAT = "alexnet-lab/checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings; the defaults are the paper's (section 5)."""
+
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int = 128
+    lr_decay: float = 0.1  # "divide the learning rate by 10 when the validation error rate stopped improving"
+    plateau_patience: int = 1  # epochs without a better validation error before dividing
+    min_lr: float = 1e-6
+    seed: int = 0
+    device: str = "cpu"
+    num_workers: int = 0
+    log_every: int = 10  # steps between records in metrics.jsonl
+    eval_batches: int | None = None  # cap on validation batches per epoch (None: all)
+
+    def __post_init__(self) -> None:
+        for name in ("lr", "batch_size"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"TrainConfig: {name} must be > 0, got {getattr(self, name)}")
+        for name in ("momentum", "weight_decay", "min_lr"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"TrainConfig: {name} must be >= 0, got {getattr(self, name)}")
+        if not 0 < self.lr_decay < 1:
+            raise ValueError(f"TrainConfig: lr_decay must be in (0, 1), got {self.lr_decay}")
+
+
+# ----------------------------------------------------------------------------------------------- models by name
+
+MODELS = ("alexnet", "cifar-alexnet", "four-layer")
+
+
+@dataclass
+class ModelSpec:
+    """How to rebuild a model from a checkpoint: a name from MODELS and its keyword arguments."""
+
+    name: str
+    kwargs: dict = field(default_factory=dict)
+
+    def build(self) -> nn.Module:
+        if self.name == "alexnet":
+            return AlexNet(**self.kwargs)
+        if self.name == "cifar-alexnet":
+            kwargs = dict(self.kwargs)
+            return AlexNet(config=AlexNetConfig.cifar(kwargs.pop("num_classes", 10), **kwargs))
+        if self.name == "four-layer":
+            return FourLayerCNN(**self.kwargs)
+        raise ValueError(f"model must be one of {MODELS}, got {self.name!r}")
+
+
+def input_size_of(model: nn.Module) -> int:
+    return model.config.input_size if isinstance(model, AlexNet) else 32
+
+
+# ----------------------------------------------------------------------------------------------- metrics
+
+
+def topk_errors(logits: torch.Tensor, labels: torch.Tensor, ks: Iterable[int] = (1, 5)) -> dict[int, float]:
+    """Fraction of samples whose label is not among the k highest logits, for each k (capped at the classes)."""
+    ranked = logits.topk(min(max(ks), logits.shape[1]), dim=1).indices
+    hits = ranked == labels[:, None]
+    return {k: 1.0 - hits[:, :k].any(dim=1).float().mean().item() for k in ks}
+
+
+class MetricsLog:
+    """Appends records to ``metrics.jsonl`` (everything) and ``epochs.csv`` (one row per epoch) in ``log_dir``."""
+
+    EPOCH_FIELDS = ("epoch", "step", "lr", "train_loss", "train_top1_err", "val_loss", "val_top1_err",
+                    "val_top5_err", "epoch_seconds", "skipped_images")  # fmt: skip
+
+    def __init__(self, log_dir: str | Path | None) -> None:
+        self.dir = Path(log_dir) if log_dir else None
+        if self.dir:
+            self.dir.mkdir(parents=True, exist_ok=True)
+
+    def write(self, record: dict) -> None:
+        if not self.dir:
+            return
+        with (self.dir / "metrics.jsonl").open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        if record.get("kind") == "epoch":
+            path = self.dir / "epochs.csv"
+            new = not path.exists()
+            with path.open("a", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=self.EPOCH_FIELDS, extrasaction="ignore")
+                if new:
+                    writer.writeheader()
+                writer.writerow(record)
+
+
+# ----------------------------------------------------------------------------------------------- trainer
+
+
+class Trainer:
+    """Trains ``model`` on ``train_set``, validating on ``val_set`` after every epoch.
+
+    Args:
+        model: any classifier taking (N, 3, H, W) images.
+        train_set, val_set: data sets of (image, label), e.g. from :func:`alexnet.data.load_datasets`.
+        config: :class:`TrainConfig` (the paper's recipe by default).
+        log_dir: folder for ``metrics.jsonl``, ``epochs.csv`` and ``checkpoint.pt`` (None: keep nothing on disk).
+        spec: how to rebuild the model from a checkpoint (:class:`ModelSpec`); needed by ``evaluate`` on the CLI.
+
+    Thread safety: ``pause()``, ``resume()`` and ``stop()`` may be called from any thread while ``run()`` works;
+    everything else belongs to the thread that runs.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        train_set,
+        val_set=None,
+        config: TrainConfig | None = None,
+        *,
+        log_dir: str | Path | None = None,
+        spec: ModelSpec | None = None,
+    ) -> None:
+        self.config = config or TrainConfig()
+        self.device = torch.device(self.config.device)
+        self.model = model if getattr(model, "devices", None) else model.to(self.device)
+        self.spec = spec
+        self.train_set, self.val_set = train_set, val_set
+        self.loader = EpochLoader(
+            train_set, self.config.batch_size, shuffle=True, seed=self.config.seed, num_workers=self.config.num_workers
+        )
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(), lr=self.config.lr, momentum=self.config.momentum,
+            weight_decay=self.config.weight_decay,
+        )  # fmt: skip
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="min", factor=self.config.lr_decay, patience=self.config.plateau_patience,
+            min_lr=self.config.min_lr,
+        )  # fmt: skip
+        self.log = MetricsLog(log_dir)
+        self.log_dir = Path(log_dir) if log_dir else None
+        self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
+        self.history: list[dict] = []  # one record per step: live metrics for plots
+        self.epochs: list[dict] = []  # one record per finished epoch
+        self._batches = None
+        self._epoch_stats = self._new_epoch_stats()
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        torch.manual_seed(self.config.seed)
+
+    # -- control from other threads ---------------------------------------------------------------
+
+    def pause(self) -> None:
+        """Make ``run()`` wait before its next step, until ``resume()`` or ``stop()``."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def stop(self) -> None:
+        """Make ``run()`` return after the step in progress (a checkpoint is written if there is a log_dir)."""
+        self._stop.set()
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    # -- training -----------------------------------------------------------------------------------
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.loader)
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def set_lr(self, lr: float) -> None:
+        """Change the learning rate now (the notebook's slider)."""
+        if lr <= 0:
+            raise ValueError(f"lr must be > 0, got {lr}")
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def _new_epoch_stats(self) -> dict:
+        return dict(loss=0.0, errors=0.0, count=0, start=time.perf_counter())
+
+    def _next_batch(self):
+        if self._batches is None:
+            self._batches = self.loader.epoch(self.epoch, self.step_in_epoch)
+        return next(self._batches, None)
+
+    def step(self) -> dict:
+        """One SGD step on the next mini-batch; at the end of an epoch also validates and adjusts the lr.
+
+        Returns the step's record: epoch, step, loss, top-1/top-5 error on the batch, lr, images/s.
+        """
+        batch = self._next_batch()
+        if batch is None:  # the epoch's batches are used up (or the data set lost every image of the rest)
+            self._end_epoch()
+            batch = self._next_batch()
+            if batch is None:
+                raise RuntimeError("the training set yields no batches (every image unreadable?)")
+        start = time.perf_counter()
+        self.model.train()
+        x, y = batch[0].to(self.device, non_blocking=True), batch[1].to(self.device, non_blocking=True)
+        logits = self.model(x)
+        loss = F.cross_entropy(logits, y)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"loss became {loss.item()} at step {self.global_step} (lr {self.lr}): lower the learning rate"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        errors = topk_errors(logits.detach(), y)
+        self.step_in_epoch += 1
+        self.global_step += 1
+        seconds = time.perf_counter() - start
+        stats = self._epoch_stats
+        stats["loss"] += loss.item() * len(y)
+        stats["errors"] += errors[1] * len(y)
+        stats["count"] += len(y)
+        record = dict(
+            kind="step", epoch=self.epoch, step=self.global_step, loss=loss.item(), top1_err=errors[1],
+            top5_err=errors[5], lr=self.lr, images_per_s=len(y) / seconds,
+        )  # fmt: skip
+        self.history.append(record)
+        if self.global_step % self.config.log_every == 0:
+            self.log.write(record)
+        if self.step_in_epoch >= self.steps_per_epoch:
+            self._end_epoch()
+        return record
+
+    def _end_epoch(self) -> dict:
+        stats = self._epoch_stats
+        record = dict(
+            kind="epoch", epoch=self.epoch, step=self.global_step, lr=self.lr,
+            train_loss=stats["loss"] / max(stats["count"], 1), train_top1_err=stats["errors"] / max(stats["count"], 1),
+            epoch_seconds=time.perf_counter() - stats["start"], skipped_images=self.loader.skipped,
+        )  # fmt: skip
+        if self.val_set is not None:
+            val = self.evaluate(max_batches=self.config.eval_batches)
+            record.update(val_loss=val["loss"], val_top1_err=val["top1_err"], val_top5_err=val["top5_err"])
+            self.scheduler.step(val["top1_err"])
+        self.epochs.append(record)
+        self.log.write(record)
+        self.epoch += 1
+        self.step_in_epoch = 0
+        self._batches = None
+        self._epoch_stats = self._new_epoch_stats()
+        if self.log_dir:
+            self.save_checkpoint(self.log_dir / "checkpoint.pt")
+        return record
+
+    def run(
+        self,
+        steps: int | None = None,
+        epochs: int | None = None,
+        callbacks: Iterable[Callable[[Trainer, dict], None]] = (),
+        progress: bool = True,
+    ) -> list[dict]:
+        """Train for ``steps`` mini-batches or until ``epochs`` epochs are finished in total (one of the two).
+
+        ``callbacks(trainer, record)`` run after every step. Returns the epoch records. ``stop()`` from another
+        thread ends the run after the current step; ``pause()`` makes it wait.
+        """
+        if (steps is None) == (epochs is None):
+            raise ValueError("run: give exactly one of steps or epochs")
+        if steps is not None and steps < 0 or epochs is not None and epochs < 0:
+            raise ValueError(f"run: steps and epochs must be >= 0, got steps={steps}, epochs={epochs}")
+        from tqdm.auto import tqdm
+
+        total = steps if steps is not None else max(0, epochs * self.steps_per_epoch - self.global_step)
+        self._stop.clear()
+        with tqdm(total=total, desc="training", disable=not progress, unit="step") as bar:
+            for _ in range(total):
+                self._running.wait()
+                if self._stop.is_set():
+                    break
+                record = self.step()
+                bar.update(1)
+                bar.set_postfix(epoch=record["epoch"], loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.0e}")
+                for callback in callbacks:
+                    callback(self, record)
+        if self._stop.is_set() and self.log_dir:
+            self.save_checkpoint(self.log_dir / "checkpoint.pt")
+        return self.epochs
+
+    @torch.no_grad()
+    def evaluate(self, dataset=None, *, ten_crop: bool = False, max_batches: int | None = None) -> dict:
+        """Loss and top-1/top-5 error on ``dataset`` (the validation set by default).
+
+        ``ten_crop``: average the softmax over the paper's ten crops (the data set must then yield the full
+        256x256 image: its transform's crop equal to the image size; the crops are taken here).
+        """
+        dataset = dataset if dataset is not None else self.val_set
+        if dataset is None:
+            raise ValueError("evaluate: no data set (pass one, or give the Trainer a val_set)")
+        self.model.eval()
+        loader = EpochLoader(dataset, self.config.batch_size, shuffle=False, num_workers=self.config.num_workers)
+        crop = input_size_of(self.model)
+        total_loss, errors, count = 0.0, {1: 0.0, 5: 0.0}, 0
+        for i, (x, y) in enumerate(loader.epoch(0)):
+            if max_batches is not None and i >= max_batches:
+                break
+            x, y = x.to(self.device), y.to(self.device)
+            if ten_crop:
+                crops = torch.stack([ten_crops(img, crop) for img in x])  # (N, 10, 3, c, c)
+                probs = F.softmax(self.model(crops.flatten(0, 1)), dim=1).view(len(x), 10, -1).mean(1)
+                logits = probs.log()
+            else:
+                logits = self.model(x)
+            total_loss += F.cross_entropy(logits, y, reduction="sum").item()
+            for k, err in topk_errors(logits, y).items():
+                errors[k] += err * len(y)
+            count += len(y)
+        if count == 0:
+            raise ValueError("evaluate: the data set yielded no images")
+        return dict(loss=total_loss / count, top1_err=errors[1] / count, top5_err=errors[5] / count, images=count)
+
+    # -- checkpoints -------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict:
+        rng = dict(torch=torch.get_rng_state(), python=random.getstate(), numpy=np.random.get_state())
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return dict(
+            format=CHECKPOINT_FORMAT,
+            version=CHECKPOINT_VERSION,
+            model_spec=asdict(self.spec) if self.spec else None,
+            model=self.model.state_dict(),
+            optimizer=self.optimizer.state_dict(),
+            scheduler=self.scheduler.state_dict(),
+            rng=rng,
+            progress=dict(epoch=self.epoch, step_in_epoch=self.step_in_epoch, global_step=self.global_step),
+            epoch_stats={k: v for k, v in self._epoch_stats.items() if k != "start"},
+            train_config=asdict(self.config),
+            epochs=self.epochs,
+        )
+
+    def save_checkpoint(self, path: str | Path) -> Path:
+        """Write everything needed to resume exactly; atomic (temporary file, then rename)."""
+        atomic_save(self.state_dict(), path)
+        return Path(path)
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        """Restore a checkpoint written by :meth:`save_checkpoint` into this trainer, to continue exactly."""
+        state = read_checkpoint(path)
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as err:
+            raise ValueError(f"checkpoint {path} does not fit this model: {err}") from err
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        progress = state["progress"]
+        self.epoch, self.step_in_epoch = progress["epoch"], progress["step_in_epoch"]
+        self.global_step = progress["global_step"]
+        self.epochs = list(state["epochs"])
+        self._epoch_stats = dict(state["epoch_stats"], start=time.perf_counter())
+        self._batches = None
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        random.setstate(rng["python"])
+        np.random.set_state(rng["numpy"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Load and check a checkpoint file; a clear ValueError if it is missing, truncated or not ours."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # truncated or corrupt files raise many different errors
+        raise ValueError(f"checkpoint {path} is corrupt or unreadable: {type(err).__name__}: {err}") from err
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not an alexnet-lab checkpoint")
+    if state.get("version", 0) > CHECKPOINT_VERSION:
+        raise ValueError(f"checkpoint {path} is version {state['version']}; this code reads <= {CHECKPOINT_VERSION}")
+    return state
+
+
+def load_model(path: str | Path, device: str = "cpu") -> nn.Module:
+    """The model stored in a checkpoint, rebuilt from its spec, in eval mode."""
+    state = read_checkpoint(path)
+    if not state.get("model_spec"):
+        raise ValueError(f"checkpoint {path} does not say which model it holds (no model_spec)")
+    model = ModelSpec(**state["model_spec"]).build()
+    model.load_state_dict(state["model"])
+    return model.to(device).eval()

@@ -1,0 +1,188 @@
+"""The training engine: learning, exact resume across processes, atomic checkpoints, control from threads."""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from alexnet import data
+from alexnet.model import FourLayerCNN
+from alexnet.train import ModelSpec, TrainConfig, Trainer, load_model, read_checkpoint, topk_errors
+
+from .conftest import CIFAR_ZIP, needs_cifar
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def synthetic_sets(n_train=40, n_val=12, seed=0):
+    """Colour-coded 32x32 images of 4 classes: learnable in a few steps."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def make(n):
+        labels = torch.arange(n) % 4
+        base = torch.tensor([[200, 40, 40], [40, 200, 40], [40, 40, 200], [200, 200, 40]])[labels]
+        images = base[:, :, None, None] + torch.randint(-40, 40, (n, 3, 32, 32), generator=gen)
+        return data.TensorImages(images.clamp(0, 255).to(torch.uint8), labels, ["r", "g", "b", "y"])
+
+    train, val = make(n_train), make(n_val)
+    train.transform = data.Preprocess(torch.full((3, 1, 1), 128.0), 32, train=True, pad=4, std=torch.tensor(64.0))
+    val.transform = data.Preprocess(torch.full((3, 1, 1), 128.0), 32, train=False, std=torch.tensor(64.0))
+    return train, val
+
+
+def make_trainer(sets, log_dir=None, model="cifar-alexnet", **config):
+    """A CIFAR-size AlexNet (dropout, two columns, LRN) or the four-layer CNN; the same in every process."""
+    torch.manual_seed(0)
+    kwargs = dict(num_classes=4, kernels="torch", init="modern") if model == "cifar-alexnet" else dict(num_classes=4)
+    spec = ModelSpec(model, kwargs)
+    settings = dict(lr=0.01, batch_size=8, seed=5, log_every=1)
+    return Trainer(spec.build(), *sets, TrainConfig(**{**settings, **config}), log_dir=log_dir, spec=spec)
+
+
+def test_topk_errors():
+    logits = torch.tensor([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1]])
+    assert topk_errors(logits, torch.tensor([1, 2]), ks=(1, 2)) == {1: 0.5, 2: 0.5}
+    assert topk_errors(logits, torch.tensor([1, 0]), ks=(1, 5)) == {1: 0.0, 5: 0.0}
+
+
+def test_loss_falls_and_metrics_are_written(tmp_path):
+    trainer = make_trainer(synthetic_sets(), log_dir=tmp_path, model="four-layer", lr=0.003)
+    trainer.run(epochs=8, progress=False)
+    losses = [r["train_loss"] for r in trainer.epochs]
+    assert losses[-1] < 0.5 * losses[0] and trainer.epochs[-1]["val_top1_err"] < 0.5
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert {r["kind"] for r in lines} == {"step", "epoch"} and len(lines) == trainer.global_step + 8
+    header = (tmp_path / "epochs.csv").read_text().splitlines()[0]
+    assert header.startswith("epoch,step,lr,train_loss,train_top1_err,val_loss,val_top1_err,val_top5_err")
+    assert (tmp_path / "checkpoint.pt").is_file()
+
+
+@needs_cifar
+def test_four_layer_cnn_learns_real_cifar10():
+    train = data.cifar10(CIFAR_ZIP, train=True).subset(2048)
+    mean = train.images.float().mean((0, 2, 3)).view(3, 1, 1)
+    train.transform = data.Preprocess(mean, 32, train=False, std=torch.tensor(64.0))
+    trainer = Trainer(FourLayerCNN("relu"), train, None, TrainConfig(lr=0.01, batch_size=64, weight_decay=0))
+    trainer.run(epochs=3, progress=False)
+    errors = [r["train_top1_err"] for r in trainer.epochs]
+    assert errors[-1] < errors[0] - 0.05 and errors[-1] < 0.8, errors
+
+
+def test_resume_in_a_new_process_is_exact(tmp_path):
+    sets = synthetic_sets()
+    torch.save(sets, tmp_path / "data.pt")
+    total, first = 9, 4  # 5 steps per epoch: the resume lands mid-epoch and crosses an epoch end
+    straight = make_trainer(sets)
+    straight.run(steps=total, progress=False)
+
+    part = make_trainer(sets)
+    part.run(steps=first, progress=False)
+    part.save_checkpoint(tmp_path / "ckpt.pt")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("resume_worker.py")), str(tmp_path / "data.pt"),
+         str(tmp_path / "ckpt.pt"), str(total - first), str(tmp_path / "resumed.pt")],
+        check=True, env=env, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    resumed = torch.load(tmp_path / "resumed.pt", weights_only=True)
+    for name, value in straight.model.state_dict().items():
+        assert torch.equal(value, resumed[name]), name
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    trainer = make_trainer(synthetic_sets())
+    path = trainer.save_checkpoint(tmp_path / "ckpt.pt")
+    before = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    trainer.run(steps=2, progress=False)
+    with pytest.raises(OSError, match="disk full"):
+        trainer.save_checkpoint(path)
+    assert path.read_bytes() == before  # the old checkpoint is intact
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]  # and no temporary file is left
+
+
+def test_bad_checkpoints_are_clear_errors(tmp_path):
+    trainer = make_trainer(synthetic_sets())
+    good = trainer.save_checkpoint(tmp_path / "good.pt")
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(ValueError, match="corrupt or unreadable"):
+        read_checkpoint(truncated)
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not an alexnet-lab checkpoint"):
+        trainer.load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        read_checkpoint(tmp_path / "missing.pt")
+    other_model = Trainer(FourLayerCNN(), *synthetic_sets(), TrainConfig(batch_size=8))
+    with pytest.raises(ValueError, match="does not fit this model"):
+        other_model.load_checkpoint(good)
+
+
+def test_load_model_rebuilds_from_the_spec(tmp_path):
+    trainer = make_trainer(synthetic_sets())
+    trainer.run(steps=1, progress=False)
+    model = load_model(trainer.save_checkpoint(tmp_path / "c.pt"))
+    x = torch.randn(2, 3, 32, 32)
+    trainer.model.eval()
+    assert torch.equal(model(x), trainer.model(x))
+
+
+def test_pause_resume_and_stop_from_another_thread(tmp_path):
+    trainer = make_trainer(synthetic_sets(), log_dir=tmp_path)
+    worker = threading.Thread(target=trainer.run, kwargs=dict(steps=10_000, progress=False))
+    worker.start()
+    while trainer.global_step < 2:
+        time.sleep(0.01)
+    trainer.pause()
+    time.sleep(0.3)
+    paused_at = trainer.global_step
+    time.sleep(0.5)
+    assert trainer.paused and trainer.global_step == paused_at
+    trainer.resume()
+    while trainer.global_step < paused_at + 2:
+        time.sleep(0.01)
+    trainer.stop()
+    worker.join(timeout=30)
+    assert not worker.is_alive() and trainer.global_step < 10_000
+    assert read_checkpoint(tmp_path / "checkpoint.pt")["progress"]["global_step"] == trainer.global_step
+
+
+def test_learning_rate_is_divided_by_ten_when_validation_error_stalls():
+    # An lr too small to change the validation error: every epoch after the first is a plateau.
+    trainer = make_trainer(synthetic_sets(), lr=1e-7, plateau_patience=0, min_lr=1e-12)
+    trainer.run(epochs=3, progress=False)
+    lrs = [r["lr"] for r in trainer.epochs]
+    assert lrs == pytest.approx([1e-7, 1e-7, 1e-8], rel=1e-6)
+
+
+def test_divergence_is_reported_not_trained_through():
+    trainer = make_trainer(synthetic_sets(), lr=1e6, momentum=0.0)
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        trainer.run(steps=20, progress=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [(dict(lr=0), "lr must be > 0"), (dict(batch_size=0), "batch_size must be > 0"), (dict(lr_decay=2), "lr_decay")],
+)
+def test_bad_train_config(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**kwargs)
+
+
+def test_run_needs_steps_or_epochs():
+    trainer = make_trainer(synthetic_sets())
+    with pytest.raises(ValueError, match="exactly one of steps or epochs"):
+        trainer.run()
+    with pytest.raises(ValueError, match="exactly one of steps or epochs"):
+        trainer.run(steps=1, epochs=1)
