@@ -5,6 +5,7 @@ Examples:
     python -m alexnet train --resume runs/c10/checkpoint.pt --epochs 5 --out runs/c10
     python -m alexnet train --model alexnet --data /data/imagenet --device cuda --kernels triton --out runs/in1k
     python -m alexnet evaluate --checkpoint runs/c10/checkpoint.pt --data ../shared/data/cifar10-jpg.zip
+    python -m alexnet relu-vs-tanh --data ../shared/data/cifar10-jpg.zip --init modern
 """
 
 from __future__ import annotations
@@ -69,7 +70,50 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--ten-crop", action="store_true", help="average over the paper's ten crops")
     evaluate.add_argument("--batch-size", type=int, default=128)
     evaluate.add_argument("--device", default="cpu")
+
+    figure1 = sub.add_parser(
+        "relu-vs-tanh",
+        help="reproduce Figure 1: ReLU vs tanh convergence on CIFAR-10",
+        description="Train the four-layer CNN with ReLU and with tanh (each over its learning-rate grid, no "
+        "regularization) until the training error reaches --target; write results-<init>.json and "
+        "figure1-<init>.png to --out and print a summary. Run it once per --init to see how the answer moves.",
+    )
+    figure1.add_argument("--data", default="cifar10", help="'cifar10' (torchvision) or an image-folder copy/zip")
+    figure1.add_argument("--lrs", type=float, nargs="+", default=None, help="one grid for both activations")
+    figure1.add_argument("--lrs-relu", type=float, nargs="+", default=None, help="grid for ReLU (default 0.02)")
+    figure1.add_argument("--lrs-tanh", type=float, nargs="+", default=None, help="grid for tanh (default 0.02)")
+    figure1.add_argument("--target", type=float, default=0.25, help="training error to reach (default 0.25)")
+    figure1.add_argument("--max-epochs", type=int, default=20)
+    figure1.add_argument("--batch-size", type=int, default=128)
+    figure1.add_argument("--init", default="modern", choices=("modern", "paper"))
+    figure1.add_argument("--subset", type=int, default=None, help="train on this many images only")
+    figure1.add_argument("--record-every", type=int, default=50, help="iterations per point of the fine curve")
+    figure1.add_argument("--seed", type=int, default=0)
+    figure1.add_argument("--device", default="cpu")
+    figure1.add_argument("--out", default="benchmarks/results/relu_vs_tanh")
+    figure1.add_argument("--quiet", action="store_true")
     return parser
+
+
+def cmd_relu_vs_tanh(args) -> int:
+    from .experiments import relu_vs_tanh as exp
+
+    lrs = {k: list(v) for k, v in exp.DEFAULT_LRS.items()}
+    if args.lrs is not None:
+        lrs = {"relu": args.lrs, "tanh": args.lrs}
+    if args.lrs_relu is not None:
+        lrs["relu"] = args.lrs_relu
+    if args.lrs_tanh is not None:
+        lrs["tanh"] = args.lrs_tanh
+    settings = exp.Settings(
+        data=args.data, lrs=lrs, target=args.target, max_epochs=args.max_epochs, batch_size=args.batch_size,
+        init=args.init, seed=args.seed, record_every=args.record_every, device=args.device, subset=args.subset,
+    )  # fmt: skip
+    results = exp.run_experiment(settings, progress=not args.quiet)
+    json_path, png_path = exp.save(results, args.out)
+    print(exp.summary(results))
+    print(f"saved {json_path} and {png_path}")
+    return 0
 
 
 def _spec_from_args(args, num_classes: int) -> ModelSpec:
@@ -142,7 +186,8 @@ def cmd_evaluate(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return {"train": cmd_train, "evaluate": cmd_evaluate}[args.command](args)
+    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "relu-vs-tanh": cmd_relu_vs_tanh}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":
