@@ -15,6 +15,8 @@ import json
 import sys
 from pathlib import Path
 
+import torch
+
 from .train import MODELS, ModelSpec, TrainConfig, Trainer, input_size_of, load_model, read_checkpoint
 
 
@@ -63,6 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="folder for metrics and checkpoints")
     train.add_argument("--resume", default=None, help="checkpoint to continue from (model settings come from it)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--parallel",
+        default="none",
+        choices=("none", "data", "columns", "hybrid"),
+        help="under torchrun: data (DDP), columns (2 ranks, one column each, as in the paper), hybrid (pairs hold "
+        "the columns, pairs split the data); see alexnet/parallel.py",
+    )
+    train.add_argument("--devices", nargs=2, default=None, metavar=("DEV0", "DEV1"),
+                       help="one process, column 0 on DEV0 and column 1 on DEV1 (e.g. cuda:0 cuda:1)")  # fmt: skip
 
     evaluate = sub.add_parser("evaluate", help="top-1/top-5 error of a checkpoint")
     evaluate.add_argument("--checkpoint", required=True)
@@ -140,12 +151,22 @@ def cmd_train(args) -> int:
     )
     if spec is None:
         spec = _spec_from_args(args, num_classes=len(data.classes))
+    dist_ctx = None
+    if args.parallel != "none":
+        from .parallel import init_distributed
+
+        dist_ctx = init_distributed(args.parallel)
+    torch.manual_seed(args.seed)  # every rank builds the same initial weights
     model = spec.build()
+    if args.devices:
+        from .parallel import place_columns
+
+        place_columns(model, args.devices)
     config = TrainConfig(
         lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, batch_size=args.batch_size,
         seed=args.seed, device=args.device, num_workers=args.workers,
     )  # fmt: skip
-    trainer = Trainer(model, data.train, data.val, config, log_dir=args.out, spec=spec)
+    trainer = Trainer(model, data.train, data.val, config, log_dir=args.out, spec=spec, dist_ctx=dist_ctx)
     if args.resume:
         trainer.load_checkpoint(args.resume)
         print(f"resumed {args.resume} at epoch {trainer.epoch}, step {trainer.global_step}")
@@ -161,6 +182,12 @@ def cmd_train(args) -> int:
         print(f"\ninterrupted: saved {path}; continue with --resume {path}")
         return 130
     path = trainer.save_checkpoint(Path(args.out) / "checkpoint.pt")
+    if dist_ctx is not None:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+        if not dist_ctx.is_main:
+            return 0
     for record in trainer.epochs:
         print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}))
     print(f"saved {path}")

@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import parallel
 from .data import EpochLoader, atomic_save, ten_crops
 from .model import AlexNet, AlexNetConfig, FourLayerCNN
 
@@ -147,17 +148,28 @@ class Trainer:
         *,
         log_dir: str | Path | None = None,
         spec: ModelSpec | None = None,
+        dist_ctx: parallel.DistContext | None = None,
     ) -> None:
         self.config = config or TrainConfig()
-        self.device = torch.device(self.config.device)
-        self.model = model if getattr(model, "devices", None) else model.to(self.device)
+        self.dist = dist_ctx
+        if dist_ctx is not None:
+            self.device = dist_ctx.device
+            self.model = parallel.wrap(model, dist_ctx)
+            params = parallel.trainable_parameters(self.model)
+            log_dir = log_dir if dist_ctx.is_main else None
+        else:
+            self.device = torch.device(self.config.device)
+            self.model = model if getattr(model, "devices", None) else model.to(self.device)
+            params = list(self.model.parameters())
+        self.net = parallel.base_model(self.model)  # the whole network, as checkpoints describe it
+        self._checkpoint_dir = Path(log_dir) if log_dir else None
         self.spec = spec
         self.train_set, self.val_set = train_set, val_set
         self.loader = EpochLoader(
             train_set, self.config.batch_size, shuffle=True, seed=self.config.seed, num_workers=self.config.num_workers
         )
         self.optimizer = torch.optim.SGD(
-            self.model.parameters(), lr=self.config.lr, momentum=self.config.momentum,
+            params, lr=self.config.lr, momentum=self.config.momentum,
             weight_decay=self.config.weight_decay,
         )  # fmt: skip
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -232,7 +244,10 @@ class Trainer:
                 raise RuntimeError("the training set yields no batches (every image unreadable?)")
         start = time.perf_counter()
         self.model.train()
-        x, y = batch[0].to(self.device, non_blocking=True), batch[1].to(self.device, non_blocking=True)
+        x, y = batch
+        if self.dist is not None:
+            x, y = parallel.shard(x, y, self.dist)
+        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
         logits = self.model(x)
         loss = F.cross_entropy(logits, y)
         if not torch.isfinite(loss):
@@ -240,9 +255,14 @@ class Trainer:
                 f"loss became {loss.item()} at step {self.global_step} (lr {self.lr}): lower the learning rate"
             )
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * self.dist.loss_scale if self.dist else loss).backward()
+        if self.dist is not None:
+            parallel.average_gradients(self.optimizer.param_groups[0]["params"], self.dist)
         self.optimizer.step()
         errors = topk_errors(logits.detach(), y)
+        if self.dist is not None:
+            reduced = parallel.reduce_mean({"loss": loss.item(), "top1": errors[1], "top5": errors[5]}, self.dist)
+            loss, errors = torch.tensor(reduced["loss"]), {1: reduced["top1"], 5: reduced["top5"]}
         self.step_in_epoch += 1
         self.global_step += 1
         seconds = time.perf_counter() - start
@@ -278,8 +298,8 @@ class Trainer:
         self.step_in_epoch = 0
         self._batches = None
         self._epoch_stats = self._new_epoch_stats()
-        if self.log_dir:
-            self.save_checkpoint(self.log_dir / "checkpoint.pt")
+        if self.log_dir or self.dist is not None:
+            self.save_checkpoint(self._checkpoint_dir / "checkpoint.pt" if self._checkpoint_dir else None)
         return record
 
     def run(
@@ -350,16 +370,31 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------------------------------
 
+    def _momentum_by_name(self) -> dict[str, torch.Tensor]:
+        names = {id(p): n for n, p in self.net.named_parameters()}
+        out = {}
+        for group in self.optimizer.param_groups:
+            for p in group["params"]:
+                buf = self.optimizer.state.get(p, {}).get("momentum_buffer")
+                if buf is not None:
+                    out[names[id(p)]] = buf.detach().cpu()
+        return out
+
     def state_dict(self) -> dict:
+        """The checkpoint: layout-independent (parameters and momentum by name), the same in every parallel mode.
+
+        In a distributed run every rank must call it (the columns are gathered); rank 0's copy is the one saved.
+        """
         rng = dict(torch=torch.get_rng_state(), python=random.getstate(), numpy=np.random.get_state())
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
+        model_state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
         return dict(
             format=CHECKPOINT_FORMAT,
             version=CHECKPOINT_VERSION,
             model_spec=asdict(self.spec) if self.spec else None,
-            model=self.model.state_dict(),
-            optimizer=self.optimizer.state_dict(),
+            model=parallel.full_state(self.model, model_state, self.dist),
+            optimizer=dict(lr=self.lr, momentum=parallel.full_state(self.model, self._momentum_by_name(), self.dist)),
             scheduler=self.scheduler.state_dict(),
             rng=rng,
             progress=dict(epoch=self.epoch, step_in_epoch=self.step_in_epoch, global_step=self.global_step),
@@ -368,19 +403,30 @@ class Trainer:
             epochs=self.epochs,
         )
 
-    def save_checkpoint(self, path: str | Path) -> Path:
-        """Write everything needed to resume exactly; atomic (temporary file, then rename)."""
-        atomic_save(self.state_dict(), path)
+    def save_checkpoint(self, path: str | Path | None) -> Path | None:
+        """Write everything needed to resume exactly; atomic (temporary file, then rename).
+
+        Distributed: every rank must call it; only rank 0 writes (``path`` may be None on the others).
+        """
+        state = self.state_dict()
+        if self.dist is not None and not self.dist.is_main or path is None:
+            return None
+        atomic_save(state, path)
         return Path(path)
 
     def load_checkpoint(self, path: str | Path) -> None:
         """Restore a checkpoint written by :meth:`save_checkpoint` into this trainer, to continue exactly."""
         state = read_checkpoint(path)
         try:
-            self.model.load_state_dict(state["model"])
+            self.net.load_state_dict(state["model"])
         except RuntimeError as err:
             raise ValueError(f"checkpoint {path} does not fit this model: {err}") from err
-        self.optimizer.load_state_dict(state["optimizer"])
+        params = dict(self.net.named_parameters())
+        for name, buf in state["optimizer"]["momentum"].items():
+            param = params[name]
+            if any(param is p for g in self.optimizer.param_groups for p in g["params"]):
+                self.optimizer.state[param]["momentum_buffer"] = buf.to(param.device, param.dtype).clone()
+        self.set_lr(state["optimizer"]["lr"])
         self.scheduler.load_state_dict(state["scheduler"])
         progress = state["progress"]
         self.epoch, self.step_in_epoch = progress["epoch"], progress["step_in_epoch"]
