@@ -603,3 +603,38 @@ def cached_statistics(dataset: ImageFolder, max_images: int = 10_000) -> dict[st
     stats = image_statistics(dataset, max_images)
     atomic_save(stats, path)
     return stats
+
+
+DEMO_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "retina")
+
+
+def demo_dataset(per_class: int = 200, size: int = 32, seed: int = 0) -> tuple[TensorImages, TensorImages]:
+    """A tiny offline data set of real photographs: random crops of scikit-image's sample photos, one class each.
+
+    For notebooks on a machine with no data and no internet. Returns (train, val) as uint8 (N, 3, size, size).
+    """
+    from skimage import data as skdata
+
+    gen = torch.Generator().manual_seed(seed)
+    images, labels = [], []
+    for label, name in enumerate(DEMO_PHOTOS):
+        photo = torch.from_numpy(np.asarray(getattr(skdata, name)())[..., :3].copy()).permute(2, 0, 1)
+        photo = F.interpolate(photo[None].float(), scale_factor=128 / min(photo.shape[1:]), mode="area")[0]
+        for _ in range(per_class):
+            crop = int(torch.randint(size, 2 * size + 1, (1,), generator=gen))
+            top = int(torch.randint(0, photo.shape[1] - crop + 1, (1,), generator=gen))
+            left = int(torch.randint(0, photo.shape[2] - crop + 1, (1,), generator=gen))
+            patch = photo[None, :, top : top + crop, left : left + crop]
+            images.append(F.interpolate(patch, size=(size, size), mode="area")[0].round().clamp(0, 255).to(torch.uint8))
+            labels.append(label)
+    images, labels = torch.stack(images), torch.tensor(labels)
+    order = torch.randperm(len(labels), generator=gen)
+    images, labels = images[order], labels[order]
+    cut = int(0.8 * len(labels))
+    mean = images[:cut].float().mean((0, 2, 3)).view(3, 1, 1)
+    std = images[:cut].float().std((0, 2, 3)).view(3, 1, 1)
+    train = TensorImages(
+        images[:cut], labels[:cut], DEMO_PHOTOS, Preprocess(mean, size, train=True, pca_std=0.0, pad=4, std=std)
+    )
+    val = TensorImages(images[cut:], labels[cut:], DEMO_PHOTOS, Preprocess(mean, size, train=False, std=std))
+    return train, val

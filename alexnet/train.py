@@ -466,3 +466,51 @@ def load_model(path: str | Path, device: str = "cpu") -> nn.Module:
     model = ModelSpec(**state["model_spec"]).build()
     model.load_state_dict(state["model"])
     return model.to(device).eval()
+
+
+def build_trainer(
+    data: str = "demo",
+    model: str = "cifar-alexnet",
+    *,
+    kernels: str = "auto",
+    init: str = "modern",
+    device: str = "cpu",
+    devices: tuple[str, str] | None = None,
+    batch_size: int = 128,
+    lr: float = 0.01,
+    subset: int | None = None,
+    log_dir: str | Path | None = None,
+    seed: int = 0,
+) -> Trainer:
+    """A ready Trainer from plain choices (what the notebooks' controls offer).
+
+    data: ``"demo"`` (scikit-image photos, offline), ``"cifar10"``, ``"imagenette"``, or a folder/zip path.
+    model: one of MODELS. devices: two devices for the two columns (AlexNet models only).
+    subset: train on this many images (small ones only; quick runs).
+    """
+    from . import data as datamod
+
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    if data == "demo":
+        train, val = datamod.demo_dataset()
+        num_classes = len(datamod.DEMO_PHOTOS)
+    else:
+        size = 227 if model == "alexnet" else 32
+        sets = datamod.load_datasets(data, input_size=size, mean="channel" if size == 32 else "pixel")
+        train, val, num_classes = sets.train, sets.val, len(sets.classes)
+    if subset and hasattr(train, "subset"):
+        train = train.subset(subset, seed=seed)
+        val = val.subset(min(len(val), max(subset // 5, 1)), seed=seed)
+    kwargs = dict(num_classes=num_classes, init=init)
+    if model != "four-layer":
+        kwargs["kernels"] = kernels
+    spec = ModelSpec(model, kwargs)
+    torch.manual_seed(seed)
+    net = spec.build()
+    if devices is not None:
+        if model == "four-layer":
+            raise ValueError("devices: the four-layer CNN has no columns to place")
+        net.place(devices)
+    config = TrainConfig(lr=lr, batch_size=batch_size, device=device, seed=seed)
+    return Trainer(net, train, val, config, log_dir=log_dir, spec=spec)

@@ -67,12 +67,183 @@ def show_channels(rows: dict[str, torch.Tensor], channels: list[int], cmap: str 
         vmax = maps[0, channels].max().item() or 1.0
         for c, channel in enumerate(channels):
             ax = axes[r, c]
-            ax.imshow(maps[0, channel], cmap=cmap, vmin=0.0, vmax=vmax)
+            ax.imshow(maps[0, channel].numpy(), cmap=cmap, vmin=0.0, vmax=vmax)
             ax.set_xticks([])
             ax.set_yticks([])
             if c == 0:
                 ax.set_ylabel(title, fontsize=9)
             if r == 0:
                 ax.set_title(f"channel {channel}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------- what it learned
+
+
+def filter_grid(weight: torch.Tensor, per_column: int, normalize: str = "per-filter") -> torch.Tensor:
+    """conv1 kernels (C, 3, k, k) as one RGB image: one row per column of the network, as the paper's Figure 3.
+
+    normalize: ``"per-filter"`` stretches each kernel to [0, 1] (shows every kernel's shape), ``"global"`` uses
+    one scale for all (shows which kernels are strong).
+    """
+    if normalize not in ("per-filter", "global"):
+        raise ValueError(f"normalize must be 'per-filter' or 'global', got {normalize!r}")
+    w = weight.detach().float().cpu()
+    if normalize == "per-filter":
+        lo = w.amin(dim=(1, 2, 3), keepdim=True)
+        hi = w.amax(dim=(1, 2, 3), keepdim=True)
+    else:
+        lo, hi = w.min(), w.max()
+    w = (w - lo) / (hi - lo).clamp_min(1e-12)
+    k, pad = w.shape[-1], 1
+    rows = -(-w.shape[0] // per_column)
+    grid = torch.ones(3, rows * (k + pad) + pad, per_column * (k + pad) + pad)
+    for i, kernel in enumerate(w):
+        r, c = divmod(i, per_column)
+        grid[:, pad + r * (k + pad) : pad + r * (k + pad) + k, pad + c * (k + pad) : pad + c * (k + pad) + k] = kernel
+    return grid
+
+
+def show_filters(model, normalize: str = "per-filter", ax=None):
+    """Draw an AlexNet's conv1 kernels: column 0 in the top row, column 1 below (the paper's Figure 3)."""
+    import matplotlib.pyplot as plt
+
+    weight = model.conv1_weight()
+    grid = filter_grid(weight, per_column=weight.shape[0] // 2, normalize=normalize)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(12, 1.2 * grid.shape[1] / grid.shape[2] * 12 / 1.2))
+    ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
+    ax.set_axis_off()
+    ax.set_title(
+        f"conv1: {weight.shape[0]} kernels of {tuple(weight.shape[1:])} ({normalize} normalisation)", fontsize=9
+    )
+    return ax.figure
+
+
+LAYERS = ("conv1", "post1", "conv2", "post2", "conv3", "conv4", "conv5", "post5")
+
+
+@torch.no_grad()
+def activations(model, image: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Every convolutional stage's output for one image (3, H, W), both columns concatenated: name -> (C, h, w)."""
+    model.eval()
+    captured: dict[str, list] = {name: [None, None] for name in LAYERS}
+    handles = []
+    for c, column in enumerate(model.columns):
+        for name in LAYERS:
+
+            def hook(_module, _inputs, output, name=name, c=c):
+                captured[name][c] = output[0].detach().float().cpu()
+
+            handles.append(getattr(column, name).register_forward_hook(hook))
+    try:
+        model(image[None].to(next(model.parameters()).device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {name: torch.cat(parts) for name, parts in captured.items() if parts[0] is not None}
+
+
+def show_activation_maps(maps: dict[str, torch.Tensor], layer: str, channels: int = 16, start: int = 0):
+    """A grid of ``channels`` feature maps of ``layer`` starting at channel ``start``. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    if layer not in maps:
+        raise ValueError(f"layer must be one of {list(maps)}, got {layer!r}")
+    stack = maps[layer][start : start + channels]
+    cols = min(8, len(stack))
+    rows = -(-len(stack) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.6 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for i, fmap in enumerate(stack):
+        axes.flat[i].imshow(fmap.numpy(), cmap="viridis")
+        axes.flat[i].set_title(f"{layer}[{start + i}]", fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+@torch.no_grad()
+def embed(model, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+    """The last hidden layer (fc7 of both columns: 4096-d for the paper's AlexNet) of each image: (N, D)."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = [torch.cat(model.forward_features(images[i : i + batch_size].to(device)), dim=1).cpu()
+           for i in range(0, len(images), batch_size)]  # fmt: skip
+    return torch.cat(out)
+
+
+def nearest_neighbours(queries: torch.Tensor, pool: torch.Tensor, k: int = 6) -> torch.Tensor:
+    """Indices (Q, k) of the k rows of ``pool`` closest in Euclidean distance to each query (the paper's Figure 4)."""
+    return torch.cdist(queries, pool).topk(k, largest=False).indices
+
+
+def show_neighbours(query_images: torch.Tensor, pool_images: torch.Tensor, indices: torch.Tensor, titles=None):
+    """Figure 4: each row a query image, then its nearest training images by fc7 distance. Images uint8 (N,3,H,W)."""
+    import matplotlib.pyplot as plt
+
+    q, k = indices.shape
+    fig, axes = plt.subplots(q, k + 1, figsize=(1.4 * (k + 1), 1.4 * q), squeeze=False)
+    for r in range(q):
+        axes[r, 0].imshow(query_images[r].permute(1, 2, 0))
+        axes[r, 0].set_title("query", fontsize=7)
+        for c in range(k):
+            axes[r, c + 1].imshow(pool_images[indices[r, c]].permute(1, 2, 0))
+            if titles is not None:
+                axes[r, c + 1].set_title(titles[int(indices[r, c])], fontsize=6)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def plot_training(history: list[dict], epochs: list[dict] | None = None, axes=None):
+    """Loss and top-1/top-5 error per step (smoothed), with validation error per epoch when there is one."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    ax_loss, ax_err = axes
+    ax_loss.clear(), ax_err.clear()
+    if history:
+        steps = [r["step"] for r in history]
+        window = max(1, len(history) // 50)
+
+        def smooth(key):
+            values = torch.tensor([r[key] for r in history], dtype=torch.float64)
+            return values.unfold(0, window, 1).mean(1).tolist() if len(values) >= window else values.tolist()
+
+        xs = steps[window - 1 :]
+        ax_loss.plot(xs, smooth("loss"), lw=1)
+        ax_err.plot(xs, smooth("top1_err"), lw=1, label="train top-1")
+        ax_err.plot(xs, smooth("top5_err"), lw=1, label="train top-5")
+    for record in epochs or []:
+        if "val_top1_err" in record:
+            ax_err.plot(record["step"], record["val_top1_err"], "ko", ms=4)
+            ax_err.plot(record["step"], record["val_top5_err"], "k^", ms=4)
+    ax_loss.set_xlabel("step"), ax_loss.set_ylabel("training loss")
+    ax_err.set_xlabel("step"), ax_err.set_ylabel("error"), ax_err.set_ylim(0, 1)
+    if history:
+        ax_err.legend(fontsize=7)
+    ax_loss.figure.tight_layout()
+    return ax_loss.figure
+
+
+def plot_benchmark(path) -> object:
+    """Bar chart of a benchmark JSON from ``benchmarks/results/`` (as written by ``benchmarks/_common.py``)."""
+    import json
+
+    import matplotlib.pyplot as plt
+
+    result = json.loads(open(path).read())
+    rows = result["rows"]
+    labels = [f"{r['shape']}\n{r['dtype']} {r['mode']}" for r in rows]
+    fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(rows)), 3.2))
+    ax.bar(range(len(rows)), [r["ms"] for r in rows], color=[f"C{hash(r['provider']) % 10}" for r in rows])
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels([f"{r['provider']}\n{lab}" for r, lab in zip(rows, labels)], fontsize=6)
+    ax.set_ylabel("ms (median)")
+    ax.set_title(f"{result['meta'].get('op')} on {result['meta']['device']}", fontsize=9)
     fig.tight_layout()
     return fig

@@ -8,5 +8,7 @@ import os
 
 import torch
 
+os.environ.setdefault("MPLBACKEND", "Agg")  # figures are drawn, never shown
+
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")

@@ -32,6 +32,7 @@ def _pyproject_requirements() -> dict[str, str]:
     for req in reqs:
         name, spec = _split(req)
         if name not in PIP_ONLY:
+            assert out.get(CONDA_NAME.get(name, name), spec) == spec, f"{name} has two different bounds"
             out[CONDA_NAME.get(name, name)] = spec
     return out
 

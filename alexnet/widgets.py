@@ -1,0 +1,263 @@
+"""Notebook controls (ipywidgets). The only module that knows about notebooks; the work is done elsewhere.
+
+``TrainingDashboard`` trains in a background thread so the notebook stays usable: start / pause / stop, a
+learning-rate slider that acts at the next step, a progress bar, live loss and error curves, and conv1's filters
+redrawn as they learn; checkpoints are saved and loaded from the same panel.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+
+import ipywidgets as W
+import matplotlib.pyplot as plt
+from IPython.display import Image, display
+
+from . import viz
+from .train import Trainer, read_checkpoint
+
+
+def show_figure(out: W.Output, fig) -> None:
+    """Replace an Output widget's content with a matplotlib figure, as a PNG.
+
+    Setting ``outputs`` (rather than ``with out: display(...)``) is safe from a background thread and works
+    without a kernel, which is how the dashboard updates while training and how its tests read it.
+    """
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
+    plt.close(fig)
+    out.outputs = ()
+    out.append_display_data(Image(data=buffer.getvalue(), format="png"))
+
+
+class TrainingDashboard:
+    """Controls and live plots for a :class:`alexnet.train.Trainer`.
+
+    Args:
+        trainer: what to train (``alexnet.train.build_trainer`` makes one from plain choices).
+        steps: how many steps "Start" runs (it can be stopped or paused before).
+        refresh_every: steps between plot redraws (drawing costs time on a CPU).
+        checkpoint: where "Save" writes and "Load" reads.
+    """
+
+    def __init__(self, trainer: Trainer, steps: int = 500, refresh_every: int = 10, checkpoint="runs/notebook.pt"):
+        self.trainer, self.refresh_every = trainer, refresh_every
+        self.checkpoint = Path(checkpoint)
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+        self.start_button = W.Button(description="Start", button_style="success", icon="play")
+        self.pause_button = W.Button(description="Pause", icon="pause", disabled=True)
+        self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.save_button = W.Button(description="Save", icon="save")
+        self.load_button = W.Button(description="Load", icon="folder-open")
+        self.steps = W.IntText(value=steps, description="steps", layout=W.Layout(width="160px"))
+        self.lr = W.FloatLogSlider(value=trainer.lr, base=10, min=-5, max=0, step=0.1, description="lr",
+                                   readout_format=".1e", continuous_update=False)  # fmt: skip
+        self.progress = W.IntProgress(value=0, min=0, max=steps, description="progress")
+        self.status = W.HTML(value=self._status_text("ready"))
+        self.curves = W.Output(layout=W.Layout(min_height="260px"))
+        self.filters = W.Output()
+        self.start_button.on_click(self.start)
+        self.pause_button.on_click(self.toggle_pause)
+        self.stop_button.on_click(self.stop)
+        self.save_button.on_click(self.save)
+        self.load_button.on_click(self.load)
+        self.lr.observe(self._on_lr, names="value")
+        self.widget = W.VBox([
+            W.HBox([self.start_button, self.pause_button, self.stop_button, self.save_button, self.load_button]),
+            W.HBox([self.steps, self.lr, self.progress]),
+            self.status, self.curves, self.filters,
+        ])  # fmt: skip
+
+    # -- actions (also what the buttons call) ------------------------------------------------------
+
+    def start(self, _button=None) -> None:
+        """Train ``steps`` steps in a background thread (no-op if already running)."""
+        if self.running:
+            return
+        self.error = None
+        self.progress.max, self.progress.value = self.steps.value, 0
+        self.start_button.disabled, self.pause_button.disabled, self.stop_button.disabled = True, False, False
+        self.status.value = self._status_text("training")
+        self.thread = threading.Thread(target=self._train, args=(self.steps.value,), daemon=True)
+        self.thread.start()
+
+    def toggle_pause(self, _button=None) -> None:
+        if self.trainer.paused:
+            self.trainer.resume()
+            self.pause_button.description = "Pause"
+            self.status.value = self._status_text("training")
+        else:
+            self.trainer.pause()
+            self.pause_button.description = "Resume"
+            self.status.value = self._status_text("paused")
+
+    def stop(self, _button=None) -> None:
+        self.trainer.stop()
+
+    def save(self, _button=None) -> Path:
+        path = self.trainer.save_checkpoint(self.checkpoint)
+        self.status.value = self._status_text(f"saved {path}")
+        return path
+
+    def load(self, _button=None) -> None:
+        if self.running:
+            self.status.value = self._status_text("stop training before loading a checkpoint")
+            return
+        try:
+            self.trainer.load_checkpoint(self.checkpoint)
+        except (FileNotFoundError, ValueError) as err:
+            self.status.value = self._status_text(f"cannot load: {err}")
+            return
+        self.lr.value = self.trainer.lr
+        self.status.value = self._status_text(f"loaded {self.checkpoint} (step {self.trainer.global_step})")
+        self.refresh()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the background run ends (for scripts and tests)."""
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    def _on_lr(self, change) -> None:
+        self.trainer.set_lr(change["new"])
+
+    def _train(self, steps: int) -> None:
+        def on_step(trainer, record):
+            self.progress.value += 1
+            if trainer.global_step % self.refresh_every == 0:
+                self.status.value = self._status_text("paused" if trainer.paused else "training")
+                self.refresh()
+
+        try:
+            self.trainer.run(steps=steps, callbacks=[on_step], progress=False)
+        except BaseException as err:  # shown in the panel: a thread's exception would otherwise vanish
+            self.error = err
+        finally:
+            self.start_button.disabled, self.pause_button.disabled, self.stop_button.disabled = False, True, True
+            self.pause_button.description = "Pause"
+            self.status.value = self._status_text(f"error: {self.error}" if self.error else "stopped")
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Redraw the curves and conv1's filters."""
+        show_figure(self.curves, viz.plot_training(self.trainer.history, self.trainer.epochs))
+        if hasattr(self.trainer.net, "conv1_weight"):
+            show_figure(self.filters, viz.show_filters(self.trainer.net))
+
+    def _status_text(self, state: str) -> str:
+        t = self.trainer
+        last = t.history[-1] if t.history else None
+        metrics = f", loss {last['loss']:.3f}, top-1 error {last['top1_err']:.2f}" if last else ""
+        return f"<b>{state}</b>: epoch {t.epoch}, step {t.global_step}{metrics}, lr {t.lr:.1e}"
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)
+        self.refresh()
+
+
+def checkpoint_summary(path) -> str:
+    """One line about a checkpoint file, for a notebook's loader."""
+    state = read_checkpoint(path)
+    spec = state.get("model_spec") or {}
+    return f"{spec.get('name', '?')} at epoch {state['progress']['epoch']}, step {state['progress']['global_step']}"
+
+
+def lrn_explorer(x, channels=(0, 2, 4, 6)) -> W.Widget:
+    """Sliders for LRN's n, k, alpha and beta, redrawing the normalised maps of ``x`` (1, C, H, W) live."""
+    import kernels
+
+    out = W.Output()
+    size = W.IntSlider(value=5, min=1, max=15, description="n (size)")
+    k = W.FloatSlider(value=2.0, min=0.1, max=5.0, step=0.1, description="k")
+    alpha = W.FloatLogSlider(value=1e-4, base=10, min=-6, max=-1, description="alpha", readout_format=".0e")
+    beta = W.FloatSlider(value=0.75, min=0.0, max=2.0, step=0.05, description="beta")
+    controls = [size, k, alpha, beta]
+
+    def draw(_change=None):
+        y = kernels.lrn(x, size.value, alpha.value, beta.value, k.value)
+        show_figure(out, viz.show_channels({"before": x, "after LRN": y}, list(channels)))
+
+    for control in controls:
+        control.observe(draw, names="value")
+    draw()
+    return W.VBox([W.HBox(controls[:2]), W.HBox(controls[2:]), out])
+
+
+class TrainingSetup:
+    """Dropdowns for data, model, device layout and kernels; "Build" makes a trainer and shows its dashboard.
+
+    ``defaults`` pre-select the choices (the notebook's one cell to change for a real run).
+    """
+
+    LAYOUTS = {
+        "one device": None,
+        "two columns on the CPU": ("cpu", "cpu"),
+        "two columns on one GPU": ("cuda:0", "cuda:0"),
+        "two columns on two GPUs": ("cuda:0", "cuda:1"),
+    }
+
+    def __init__(self, data_choices: dict[str, str], steps: int = 200, **defaults) -> None:
+        self.data = W.Dropdown(options=data_choices, description="data")
+        self.model = W.Dropdown(options=["cifar-alexnet", "alexnet", "four-layer"], description="model")
+        self.layout = W.Dropdown(options=list(self.LAYOUTS), description="layout")
+        self.kernels = W.Dropdown(options=["auto", "triton", "torch"], description="kernels")
+        self.device = W.Dropdown(options=["cpu", "cuda"], description="device")
+        self.batch_size = W.Dropdown(
+            options=[16, 32, 64, 128, 256], value=defaults.pop("batch_size", 64), description="batch"
+        )
+        self.subset = W.IntText(value=defaults.pop("subset", 0), description="subset (0: all)")
+        for name, value in defaults.items():
+            getattr(self, name).value = value
+        self.steps = steps
+        self.build_button = W.Button(description="Build", button_style="primary", icon="wrench")
+        self.output = W.Output()
+        self.dashboard: TrainingDashboard | None = None
+        self.build_button.on_click(self.build)
+        self.widget = W.VBox([
+            W.HBox([self.data, self.model, self.layout]),
+            W.HBox([self.kernels, self.device, self.batch_size, self.subset]),
+            self.build_button, self.output,
+        ])  # fmt: skip
+
+    def build(self, _button=None) -> TrainingDashboard:
+        from .train import build_trainer
+
+        if self.dashboard is not None and self.dashboard.running:
+            self.dashboard.stop()
+            self.dashboard.wait()
+        trainer = build_trainer(
+            self.data.value, self.model.value, kernels=self.kernels.value, device=self.device.value,
+            devices=self.LAYOUTS[self.layout.value], batch_size=self.batch_size.value, subset=self.subset.value or None,
+        )  # fmt: skip
+        self.dashboard = TrainingDashboard(trainer, steps=self.steps)
+        self.output.outputs = ()
+        self.output.append_display_data(self.dashboard.widget)
+        self.dashboard.refresh()
+        return self.dashboard
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)
+
+
+def activation_explorer(maps: dict, layer: str = "conv1") -> W.Widget:
+    """Pick a layer and a first channel; shows 16 of that layer's feature maps."""
+    out = W.Output()
+    layer_picker = W.Dropdown(options=list(maps), value=layer, description="layer")
+    start = W.IntSlider(value=0, min=0, max=max(0, maps[layer].shape[0] - 16), step=16, description="channels from")
+
+    def draw(_change=None):
+        start.max = max(0, maps[layer_picker.value].shape[0] - 16)
+        show_figure(out, viz.show_activation_maps(maps, layer_picker.value, 16, min(start.value, start.max)))
+
+    layer_picker.observe(draw, names="value")
+    start.observe(draw, names="value")
+    draw()
+    return W.VBox([W.HBox([layer_picker, start]), out])

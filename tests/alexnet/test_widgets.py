@@ -1,0 +1,92 @@
+"""The notebook controls, driven headlessly: buttons and sliders act on the trainer and redraw the plots."""
+
+import time
+
+import pytest
+import torch
+
+from alexnet.widgets import TrainingDashboard, checkpoint_summary, lrn_explorer
+
+from .test_train import make_trainer, synthetic_sets
+
+
+@pytest.fixture
+def dashboard(tmp_path):
+    trainer = make_trainer(synthetic_sets())
+    return TrainingDashboard(trainer, steps=10_000, refresh_every=2, checkpoint=tmp_path / "nb.pt")
+
+
+def _wait_for(condition, timeout=60.0):
+    end = time.time() + timeout
+    while not condition():
+        if time.time() > end:
+            raise TimeoutError("condition not met")
+        time.sleep(0.02)
+
+
+def test_start_pause_resume_stop_buttons_drive_a_background_run(dashboard):
+    dashboard.start_button.click()
+    assert dashboard.running and dashboard.start_button.disabled and not dashboard.stop_button.disabled
+    _wait_for(lambda: dashboard.trainer.global_step >= 3)
+    dashboard.pause_button.click()
+    assert dashboard.trainer.paused and dashboard.pause_button.description == "Resume"
+    time.sleep(0.3)
+    held = dashboard.trainer.global_step
+    time.sleep(0.4)
+    assert dashboard.trainer.global_step == held and "paused" in dashboard.status.value
+    dashboard.pause_button.click()
+    _wait_for(lambda: dashboard.trainer.global_step >= held + 2)
+    dashboard.stop_button.click()
+    dashboard.wait(30)
+    assert not dashboard.running and dashboard.error is None
+    assert "stopped" in dashboard.status.value and dashboard.progress.value == dashboard.trainer.global_step
+    assert not dashboard.start_button.disabled and dashboard.stop_button.disabled
+    assert len(dashboard.curves.outputs) == 1 and "image/png" in dashboard.curves.outputs[0]["data"]
+    assert "image/png" in dashboard.filters.outputs[0]["data"]
+
+
+def test_lr_slider_changes_the_learning_rate_of_the_next_step(dashboard):
+    dashboard.lr.value = 1e-3
+    assert dashboard.trainer.lr == pytest.approx(1e-3)
+    dashboard.steps.value = 2
+    dashboard.start()
+    dashboard.wait(60)
+    assert dashboard.trainer.history[-1]["lr"] == pytest.approx(1e-3)
+
+
+def test_save_and_load_buttons_round_trip_a_checkpoint(dashboard, tmp_path):
+    dashboard.steps.value = 3
+    dashboard.start()
+    dashboard.wait(60)
+    dashboard.save_button.click()
+    assert (tmp_path / "nb.pt").is_file() and "saved" in dashboard.status.value
+    saved = {k: v.clone() for k, v in dashboard.trainer.net.state_dict().items()}
+    dashboard.steps.value = 2
+    dashboard.start()
+    dashboard.wait(60)
+    dashboard.load_button.click()
+    assert dashboard.trainer.global_step == 3 and "loaded" in dashboard.status.value
+    assert all(torch.equal(saved[k], v) for k, v in dashboard.trainer.net.state_dict().items())
+    assert checkpoint_summary(tmp_path / "nb.pt") == "cifar-alexnet at epoch 0, step 3"
+
+
+def test_load_reports_a_missing_checkpoint_in_the_panel(dashboard):
+    dashboard.load()
+    assert "cannot load" in dashboard.status.value
+
+
+def test_an_error_in_the_background_run_is_shown_not_lost(dashboard):
+    dashboard.trainer.set_lr(1e6)
+    dashboard.trainer.optimizer.param_groups[0]["momentum"] = 0.0
+    dashboard.steps.value = 50
+    dashboard.start()
+    dashboard.wait(60)
+    assert isinstance(dashboard.error, FloatingPointError) and "error" in dashboard.status.value
+
+
+def test_lrn_explorer_redraws_when_a_slider_moves():
+    box = lrn_explorer(torch.rand(1, 8, 12, 12) * 100, channels=(0, 1))
+    out = box.children[-1]
+    first = out.outputs[0]["data"]["image/png"]
+    box.children[1].children[0].value = 1e-2  # alpha
+    assert out.outputs[0]["data"]["image/png"] != first
