@@ -1,0 +1,134 @@
+"""A real browser: JupyterLab serves the training notebook, headless Chromium runs it and presses its buttons.
+
+Needs Chromium (Debian's ``chromium``; ``make test`` installs it where it can) and the ``playwright`` package.
+Screenshots go to ``test-artifacts/``.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+TOKEN = "alexnet-lab-test"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (make test installs Debian's where it can)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab_url(tmp_path_factory):
+    port = _free_port()
+    # As a user runs it: no interpreter, matplotlib's inline backend (the suite's Agg would hide the figures).
+    env = {k: v for k, v in os.environ.items() if k not in ("TRITON_INTERPRET", "MPLBACKEND")}
+    env.update(ALEXNET_LAB_FAST="1", JUPYTER_RUNTIME_DIR=str(tmp_path_factory.mktemp("runtime")))
+    # Render every cell: JupyterLab's default windowing leaves cells outside the viewport out of the page.
+    settings = tmp_path_factory.mktemp("settings")
+    tracker = settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True)
+    tracker.write_text('{"windowingMode": "none"}')
+    news = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    news.parent.mkdir(parents=True)
+    news.write_text('{"fetchNews": "false", "checkForUpdates": false}')
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+           f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={ROOT / 'labs'}",
+           "--LabApp.expose_app_in_browser=True", "--ServerApp.open_browser=False", "--allow-root",
+           f"--LabApp.user_settings_dir={settings}"]  # fmt: skip
+    log = open(tmp_path_factory.mktemp("lab") / "lab.log", "w")
+    server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None:
+                    pytest.fail(f"jupyter lab exited: {Path(log.name).read_text()[-2000:]}")
+                time.sleep(0.5)
+        else:
+            pytest.fail("jupyter lab did not start within 60 s")
+        yield base
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+
+
+def test_training_notebook_runs_in_a_browser_and_its_buttons_work(lab_url):
+    playwright = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],  # fmt: skip
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{lab_url}/lab/tree/02_train_alexnet.ipynb?token={TOKEN}")
+            page.wait_for_selector(".jp-Notebook", timeout=90_000)
+            page.wait_for_function(
+                "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                " && window.jupyterapp.shell.currentWidget.sessionContext"
+                " && window.jupyterapp.shell.currentWidget.sessionContext.session"
+                " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel",
+                timeout=90_000,
+            )
+            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            # The dashboard renders (ipywidgets in the page), the fast run finishes and the static plots appear.
+            start = page.locator("button.jupyter-button", has_text="Start").first
+            start.wait_for(timeout=240_000)
+            try:
+                page.wait_for_function(
+                    "() => document.querySelectorAll('.jp-OutputArea-output img').length >= 3", timeout=300_000
+                )
+            except Exception:
+                page.screenshot(path=str(ARTIFACTS / "browser-02-timeout.png"), full_page=True)
+                (ARTIFACTS / "browser-02-timeout.txt").write_text(page.inner_text("body"))
+                raise
+            page.wait_for_selector("text=saved and reloaded", timeout=120_000)
+            page.screenshot(path=str(ARTIFACTS / "browser-02-after-run-all.png"), full_page=True)
+
+            # Press Start: a new background run; then Pause it and see the panel say so.
+            start.scroll_into_view_if_needed()
+            start.click()
+            page.wait_for_selector("text=/training|stopped/", timeout=300_000)
+            pause = page.locator("button.jupyter-button", has_text="Pause").first
+            if pause.is_enabled():
+                pause.click()
+                page.wait_for_selector("text=/paused|stopped/", timeout=300_000)
+            page.screenshot(path=str(ARTIFACTS / "browser-02-after-pressing-buttons.png"), full_page=True)
+            text = page.inner_text(".jp-Notebook")
+            assert "epoch" in text and "step" in text
+            assert "paused" in text or "stopped" in text
+            page.locator("button.jupyter-button", has_text="Stop").first.click()
+        finally:
+            browser.close()
