@@ -95,6 +95,23 @@ def to_acc(v, ACC_FP64: tl.constexpr):
 
 
 @triton.jit
+def flat_offsets(BLOCK: tl.constexpr, INDEX_64: tl.constexpr):
+    """This program's BLOCK consecutive element offsets, in int64 only where the tensor needs it."""
+    pid = tl.program_id(0)
+    if INDEX_64:
+        return pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    else:
+        return pid * BLOCK + tl.arange(0, BLOCK)
+
+
+@triton.jit
+def take_max(v, best, best_pos, inside, pos):
+    """ATen's max-pooling rule: a cell wins if strictly greater (first maximum wins ties), NaN, or the first."""
+    take = inside & ((v > best) | (v != v) | (best_pos < 0))
+    return tl.where(take, v, best), tl.where(take, pos, best_pos)
+
+
+@triton.jit
 def relu(v):
     """max(v, 0) with NaN kept, as torch.relu does (tl.maximum would drop it)."""
     return tl.where((v > 0) | (v != v), v, 0.0)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from ._utils import check_float_tensor, flat_block, relu, resolve_backend, tl, to_acc, triton
+from ._utils import check_float_tensor, flat_block, flat_offsets, relu, resolve_backend, take_max, tl, to_acc, triton
 from .lrn import LRNFunction, _check_hyper, _lrn_denominator
 from .maxpool import (
     _decode_nchw,
@@ -65,11 +65,7 @@ def _relu_lrn_max_pool2d_forward_kernel(
     INDEX_64: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    pid = tl.program_id(0)
-    if INDEX_64:
-        offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    else:
-        offs = pid * BLOCK + tl.arange(0, BLOCK)
+    offs = flat_offsets(BLOCK, INDEX_64)
     in_bounds = offs < total
     n, c, oh, ow = _decode_nchw(offs, C, OH, OW, CHANNELS_LAST)
     x_sample = x_ptr + n.to(tl.int64) * stride_xn
@@ -86,9 +82,7 @@ def _relu_lrn_max_pool2d_forward_kernel(
             s = _lrn_denominator(x_cell, c, C, stride_xc, inside, alpha, k, SIZE, ACC_FP64, RELU=True)
             r = relu(to_acc(tl.load(x_cell + c64 * stride_xc, mask=inside, other=0.0), ACC_FP64))
             b = r * tl.exp2(-beta * tl.log2(s))
-            take = inside & ((b > best) | (b != b) | (best_pos < 0))
-            best = tl.where(take, b, best)
-            best_pos = tl.where(take, kh * KW + kw, best_pos)
+            best, best_pos = take_max(b, best, best_pos, inside, kh * KW + kw)
 
     tl.store(out_ptr + offs, best.to(out_ptr.dtype.element_ty), mask=in_bounds)
     tl.store(argmax_ptr + offs, best_pos.to(argmax_ptr.dtype.element_ty), mask=in_bounds)
@@ -130,11 +124,7 @@ def _relu_lrn_max_pool2d_backward_kernel(
     BLOCK: tl.constexpr,
 ):
     LAG: tl.constexpr = (SIZE - 1) // 2  # i is in window(j) for j in [i - LAG, i - LAG + SIZE - 1]
-    pid = tl.program_id(0)
-    if INDEX_64:
-        offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    else:
-        offs = pid * BLOCK + tl.arange(0, BLOCK)
+    offs = flat_offsets(BLOCK, INDEX_64)
     in_bounds = offs < total
     n, i, ih, iw = _decode_nchw(offs, C, H, W, CHANNELS_LAST)
     x_cell = x_ptr + n.to(tl.int64) * stride_xn + ih.to(tl.int64) * stride_xh + iw.to(tl.int64) * stride_xw

@@ -27,7 +27,17 @@ import numbers
 import torch
 import torch.nn.functional as F
 
-from ._utils import check_float_tensor, check_same_device, flat_block, resolve_backend, tl, to_acc, triton
+from ._utils import (
+    check_float_tensor,
+    check_same_device,
+    flat_block,
+    flat_offsets,
+    resolve_backend,
+    take_max,
+    tl,
+    to_acc,
+    triton,
+)
 
 __all__ = ["max_pool2d", "MaxPool2d", "MaxPool2dFunction", "max_pool2d_forward", "max_pool2d_backward"]
 
@@ -82,11 +92,7 @@ def _max_pool2d_forward_kernel(
     INDEX_64: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    pid = tl.program_id(0)
-    if INDEX_64:
-        offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    else:
-        offs = pid * BLOCK + tl.arange(0, BLOCK)
+    offs = flat_offsets(BLOCK, INDEX_64)
     in_bounds = offs < total
     n, c, oh, ow = _decode_nchw(offs, C, OH, OW, CHANNELS_LAST)
     x_plane = x_ptr + n.to(tl.int64) * stride_xn + c.to(tl.int64) * stride_xc
@@ -100,10 +106,7 @@ def _max_pool2d_forward_kernel(
             inside = in_bounds & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
             v = tl.load(x_plane + ih.to(tl.int64) * stride_xh + iw.to(tl.int64) * stride_xw, mask=inside, other=0.0)
             v = to_acc(v, ACC_FP64)
-            # ATen's rule: strictly greater (first maximum wins ties), or NaN; the first cell always counts.
-            take = inside & ((v > best) | (v != v) | (best_pos < 0))
-            best = tl.where(take, v, best)
-            best_pos = tl.where(take, kh * KW + kw, best_pos)
+            best, best_pos = take_max(v, best, best_pos, inside, kh * KW + kw)
 
     tl.store(out_ptr + offs, best.to(out_ptr.dtype.element_ty), mask=in_bounds)
     tl.store(argmax_ptr + offs, best_pos.to(argmax_ptr.dtype.element_ty), mask=in_bounds)
@@ -141,11 +144,7 @@ def _max_pool2d_backward_kernel(
     INDEX_64: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
-    pid = tl.program_id(0)
-    if INDEX_64:
-        offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    else:
-        offs = pid * BLOCK + tl.arange(0, BLOCK)
+    offs = flat_offsets(BLOCK, INDEX_64)
     in_bounds = offs < total
     n, c, ih, iw = _decode_nchw(offs, C, H, W, CHANNELS_LAST)
     dx = _gather_pool_grad(
