@@ -261,3 +261,98 @@ def activation_explorer(maps: dict, layer: str = "conv1") -> W.Widget:
     start.observe(draw, names="value")
     draw()
     return W.VBox([W.HBox([layer_picker, start]), out])
+
+
+class CheckpointLoader:
+    """A path box and a Load button: reads any alexnet-lab checkpoint and hands the model to ``on_load``."""
+
+    def __init__(self, path, on_load) -> None:
+        self.path = W.Text(value=str(path), description="checkpoint", layout=W.Layout(width="480px"))
+        self.button = W.Button(description="Load", icon="folder-open")
+        self.status = W.HTML()
+        self.on_load = on_load
+        self.button.on_click(self.load)
+        self.widget = W.VBox([W.HBox([self.path, self.button]), self.status])
+
+    def load(self, _button=None):
+        from .train import load_model
+
+        try:
+            model = load_model(self.path.value)
+        except (FileNotFoundError, ValueError) as err:
+            self.status.value = f"<b>cannot load</b>: {err}"
+            return None
+        self.status.value = f"loaded {checkpoint_summary(self.path.value)}"
+        self.on_load(model)
+        return model
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)
+
+
+class ActivationBrowser:
+    """Pick an image (from ``images``, or upload one), a layer and channels; shows the image and its feature maps.
+
+    Args:
+        model: an AlexNet (any input size); images are resized and centre-cropped to its input size.
+        preprocess: turns a (3, S, S) uint8 image into the model's input (e.g. a data set's ``transform``).
+        images: name -> (3, H, W) uint8 image.
+    """
+
+    def __init__(self, model, preprocess, images: dict, layer: str = "conv1") -> None:
+        self.model, self.preprocess = model, preprocess
+        self.images = dict(images)
+        self.picker = W.Dropdown(options=list(self.images), description="image")
+        self.upload = W.FileUpload(accept="image/*", multiple=False, description="upload")
+        self.layer = W.Dropdown(options=list(viz.LAYERS), value=layer, description="layer")
+        self.start = W.IntSlider(value=0, min=0, max=0, step=16, description="channels from")
+        self.out = W.Output()
+        self.maps: dict = {}
+        self.picker.observe(lambda _c: self.update(), names="value")
+        self.layer.observe(lambda _c: self.draw(), names="value")
+        self.start.observe(lambda _c: self.draw(), names="value")
+        self.upload.observe(self._on_upload, names="value")
+        self.widget = W.VBox([W.HBox([self.picker, self.upload]), W.HBox([self.layer, self.start]), self.out])
+        self.update()
+
+    def add_image_bytes(self, name: str, data: bytes) -> None:
+        """Add an encoded image (JPEG, PNG, ...) to the choices and show it; unreadable files are reported."""
+        from PIL import Image
+
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                rgb = image.convert("RGB")
+        except Exception as err:  # PIL raises many kinds for bad files
+            self.out.outputs = ()
+            self.out.append_stdout(f"cannot read {name}: {err}\n")
+            return
+        from .data import resize_center_crop
+
+        self.images[name] = resize_center_crop(rgb, 256)
+        self.picker.options = list(self.images)
+        self.picker.value = name
+
+    def _on_upload(self, change) -> None:
+        for item in change["new"]:
+            self.add_image_bytes(item["name"], bytes(item["content"]))
+
+    def update(self) -> None:
+        from torch.nn.functional import interpolate
+
+        image = self.images[self.picker.value]
+        side = self.model.config.input_size
+        square = interpolate(image[None].float(), size=(256, 256), mode="area")
+        if side < 224:  # small models see the whole image, shrunk; ImageNet-size preprocessing crops the 256
+            square = interpolate(square, size=(side, side), mode="area")
+        self.maps = viz.activations(self.model, self.preprocess(square[0].round().clamp(0, 255).byte()))
+        self.draw()
+
+    def draw(self) -> None:
+        fmaps = self.maps[self.layer.value]
+        self.start.max = max(0, fmaps.shape[0] - 16)
+        show_figure(
+            self.out, viz.show_activation_maps(self.maps, self.layer.value, 16, min(self.start.value, self.start.max))
+        )
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)

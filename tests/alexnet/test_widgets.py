@@ -90,3 +90,38 @@ def test_lrn_explorer_redraws_when_a_slider_moves():
     first = out.outputs[0]["data"]["image/png"]
     box.children[1].children[0].value = 1e-2  # alpha
     assert out.outputs[0]["data"]["image/png"] != first
+
+
+def test_checkpoint_loader_hands_over_the_model_or_reports_why_not(tmp_path):
+    from alexnet.widgets import CheckpointLoader
+
+    trainer = make_trainer(synthetic_sets())
+    trainer.save_checkpoint(tmp_path / "c.pt")
+    received = []
+    loader = CheckpointLoader(tmp_path / "c.pt", on_load=received.append)
+    loader.button.click()
+    assert len(received) == 1 and "loaded cifar-alexnet" in loader.status.value
+    loader.path.value = str(tmp_path / "missing.pt")
+    loader.button.click()
+    assert len(received) == 1 and "cannot load" in loader.status.value
+
+
+def test_activation_browser_switches_images_layers_and_takes_uploads():
+    import io
+
+    from PIL import Image
+
+    from alexnet.widgets import ActivationBrowser
+
+    trainer = make_trainer(synthetic_sets())
+    images = {"a": trainer.val_set.images[0], "b": trainer.val_set.images[1]}
+    browser = ActivationBrowser(trainer.net, trainer.val_set.transform, images)
+    first = browser.out.outputs[0]["data"]["image/png"]
+    browser.layer.value = "conv3"
+    assert browser.maps["conv3"].shape[0] == 192 and browser.out.outputs[0]["data"]["image/png"] != first
+    png = io.BytesIO()
+    Image.new("RGB", (50, 40), (200, 10, 10)).save(png, format="PNG")
+    browser.add_image_bytes("red.png", png.getvalue())
+    assert browser.picker.value == "red.png" and "red.png" in browser.picker.options
+    browser.add_image_bytes("junk.png", b"not an image")
+    assert "cannot read junk.png" in browser.out.outputs[0]["text"]

@@ -47,14 +47,14 @@ def lab_url(tmp_path_factory):
     news = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     news.parent.mkdir(parents=True)
     news.write_text('{"fetchNews": "false", "checkForUpdates": false}')
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-           f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={labs}",
-           "--LabApp.expose_app_in_browser=True", "--ServerApp.open_browser=False", "--allow-root",
-           f"--LabApp.user_settings_dir={settings}"]  # fmt: skip
     # Serve a copy: JupyterLab autosaves notebooks, and the committed ones must stay without outputs.
     labs = tmp_path_factory.mktemp("labs")
     for notebook in (ROOT / "labs").glob("*.ipynb"):
         shutil.copy(notebook, labs / notebook.name)
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+           f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={labs}",
+           "--LabApp.expose_app_in_browser=True", "--ServerApp.open_browser=False", "--allow-root",
+           f"--LabApp.user_settings_dir={settings}"]  # fmt: skip
     log = open(tmp_path_factory.mktemp("lab") / "lab.log", "w")
     server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
