@@ -179,11 +179,16 @@ def run_experiment(settings: Settings, train_set=None, progress: bool = True) ->
     )
 
 
+def _data_name(data: str) -> str:
+    return "CIFAR-10" if data == "cifar10" or "cifar" in Path(data).name.lower() else Path(data).name
+
+
 def summary(results: dict) -> str:
     """One paragraph: what ran, what was chosen, the ratio (or why there is none), against the paper's six."""
     s = results["settings"]
     parts = [
-        f"Four-layer CNN on {s['train_images']} CIFAR-10 training images ({s['init']} init, batch {s['batch_size']}, "
+        f"Four-layer CNN on {s['train_images']} training images of {_data_name(s['data'])} ({s['init']} init, "
+        f"batch {s['batch_size']}, "
         f"momentum {s['momentum']}, no regularization), target {s['target']:.0%} training error, at most "
         f"{s['max_epochs']} epochs, on {s['device_name']}."
     ]
@@ -226,7 +231,7 @@ def plot(results: dict, path: str | Path | None = None):
         label = f"{'ReLU' if run['activation'] == 'relu' else 'tanh'} (lr {run['lr']:g})" + (
             "" if best else ", not chosen"
         )
-        ax.plot(xs, ys, style, color="black" if best else "grey", lw=2 if best else 0.8, label=label)
+        ax.plot(xs, ys, style, marker="o", ms=3, color="black" if best else "grey", lw=2 if best else 0.8, label=label)
     target = results["settings"]["target"]
     ax.axhline(target, color="tab:red", lw=0.8, ls=":")
     ax.text(0.98, target, f"{target:.0%}", color="tab:red", ha="right", va="bottom", transform=ax.get_yaxis_transform())
