@@ -136,16 +136,8 @@ def _spec_from_args(args, num_classes: int) -> ModelSpec:
 def cmd_train(args) -> int:
     from .data import load_datasets
 
-    if args.resume:
-        state = read_checkpoint(args.resume)
-        spec = ModelSpec(**state["model_spec"])
-    else:
-        spec = None
-    if spec is None:
-        probe = _spec_from_args(args, num_classes=10).build()
-        size = input_size_of(probe)
-    else:
-        size = input_size_of(spec.build())
+    spec = ModelSpec(**read_checkpoint(args.resume)["model_spec"]) if args.resume else None
+    size = spec.input_size if spec else ModelSpec(args.model).input_size  # no model is built just to ask
     data = load_datasets(
         args.data, input_size=size, mean=args.mean, augment=not args.no_augment, download=args.download
     )

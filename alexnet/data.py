@@ -554,12 +554,12 @@ def load_datasets(
     if small:
         train = cifar10(None, True, download=download) if name == "cifar10" else _small_split(name, "train")
         val = cifar10(None, False, download=download) if name == "cifar10" else _small_split(name, "val")
-        stats = train.images.float()
-        mean_t = {"pixel": stats.mean(0), "channel": stats.mean((0, 2, 3)).view(3, 1, 1)}.get(mean)
+        mean_pixel, std_channel = tensor_moments(train.images)
+        mean_t = {"pixel": mean_pixel, "channel": mean_pixel.mean((1, 2), keepdim=True)}.get(mean)
         if mean == "imagenet":
             mean_t = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
         # Small nets with today's initialisations expect unit-scale inputs: divide by the per-channel std.
-        std_t = stats.std((0, 2, 3)).view(3, 1, 1) if standardize else None
+        std_t = std_channel if standardize else None
         train.transform = Preprocess(mean_t, 32, train=augment, pca_std=0.0, pad=4 if augment else 0, std=std_t)
         val.transform = Preprocess(mean_t, 32, train=False, pca_std=0.0, std=std_t)
         return DataSets(train, val, list(train.classes), name)
@@ -584,6 +584,24 @@ def load_datasets(
     if train.classes != val.classes:
         raise ValueError(f"{root}: train has classes {train.classes[:3]}..., val {val.classes[:3]}...: they must match")
     return DataSets(train, val, train.classes, name)
+
+
+def tensor_moments(images: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-pixel mean (3, H, W) and per-channel std (3, 1, 1) of uint8 images (N, 3, H, W), in float64 chunks.
+
+    CIFAR-10's training set as one float tensor would be 600 MB; chunks keep the peak small.
+    """
+    total = torch.zeros(images.shape[1:], dtype=torch.float64)
+    squares = torch.zeros(images.shape[1], dtype=torch.float64)
+    for start in range(0, len(images), chunk):
+        block = images[start : start + chunk].double()
+        total += block.sum(0)
+        squares += block.square().sum((0, 2, 3))
+    count = len(images)
+    mean_pixel = total / count
+    per_channel = count * images.shape[2] * images.shape[3]
+    var = squares / per_channel - mean_pixel.mean((1, 2)).square()
+    return mean_pixel.float(), var.clamp_min(0).sqrt().float().view(-1, 1, 1)
 
 
 def _small_split(source: str, split: str) -> TensorImages:

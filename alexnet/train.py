@@ -71,6 +71,11 @@ class ModelSpec:
     name: str
     kwargs: dict = field(default_factory=dict)
 
+    @property
+    def input_size(self) -> int:
+        """Side of the square images the model takes: 227 for the paper's AlexNet, 32 for the small ones."""
+        return self.kwargs.get("input_size", 227) if self.name == "alexnet" else 32
+
     def build(self) -> nn.Module:
         if self.name == "alexnet":
             return AlexNet(**self.kwargs)
@@ -162,7 +167,6 @@ class Trainer:
             self.model = model if getattr(model, "devices", None) else model.to(self.device)
             params = list(self.model.parameters())
         self.net = parallel.base_model(self.model)  # the whole network, as checkpoints describe it
-        self._checkpoint_dir = Path(log_dir) if log_dir else None
         self.spec = spec
         self.train_set, self.val_set = train_set, val_set
         self.loader = EpochLoader(
@@ -298,8 +302,8 @@ class Trainer:
         self.step_in_epoch = 0
         self._batches = None
         self._epoch_stats = self._new_epoch_stats()
-        if self.log_dir or self.dist is not None:
-            self.save_checkpoint(self._checkpoint_dir / "checkpoint.pt" if self._checkpoint_dir else None)
+        if self.log_dir or self.dist is not None:  # distributed: every rank gathers, rank 0 writes
+            self.save_checkpoint(self.log_dir / "checkpoint.pt" if self.log_dir else None)
         return record
 
     def run(
@@ -496,7 +500,7 @@ def build_trainer(
         train, val = datamod.demo_dataset()
         num_classes = len(datamod.DEMO_PHOTOS)
     else:
-        size = 227 if model == "alexnet" else 32
+        size = ModelSpec(model).input_size
         sets = datamod.load_datasets(data, input_size=size, mean="channel" if size == 32 else "pixel")
         train, val, num_classes = sets.train, sets.val, len(sets.classes)
     if subset and hasattr(train, "subset"):

@@ -21,7 +21,18 @@ from __future__ import annotations
 
 import torch
 
-from ._utils import check_float_tensor, flat_block, flat_offsets, relu, resolve_backend, take_max, tl, to_acc, triton
+from ._utils import (
+    check_float_tensor,
+    check_same_device,
+    flat_block,
+    flat_offsets,
+    relu,
+    resolve_backend,
+    take_max,
+    tl,
+    to_acc,
+    triton,
+)
 from .lrn import LRNFunction, _check_hyper, _lrn_denominator
 from .maxpool import (
     _decode_nchw,
@@ -184,6 +195,7 @@ def relu_lrn_max_pool2d_backward(
 ) -> torch.Tensor:
     """Launch the fused backward: saved x and window positions, dy (N, C, OH, OW) -> dx laid out like x."""
     check_float_tensor(dy, "dy", "relu_lrn_max_pool2d_backward", ranks=(4,))
+    check_same_device("relu_lrn_max_pool2d_backward", x=x, dy=dy)
     size, alpha, beta, k = hyper
     channels_last = is_channels_last(x)
     dx = torch.empty_like(x, memory_format=torch.channels_last if channels_last else torch.contiguous_format)

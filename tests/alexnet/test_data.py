@@ -178,3 +178,10 @@ def test_shared_imagenet_samples_get_the_papers_preprocessing():
     assert x.shape == (3, 227, 227) and label == 0 and abs(x.mean().item()) < 80
     x_val, _ = sets.val[0]
     assert x_val.shape == (3, 227, 227)
+
+
+def test_chunked_moments_equal_the_one_shot_ones():
+    images = torch.randint(0, 256, (1000, 3, 8, 8), dtype=torch.uint8)
+    mean_pixel, std_channel = data.tensor_moments(images, chunk=300)
+    torch.testing.assert_close(mean_pixel, images.float().mean(0))
+    torch.testing.assert_close(std_channel.flatten(), images.float().std((0, 2, 3), correction=0), rtol=1e-5, atol=1e-4)

@@ -125,3 +125,9 @@ def test_transfer_volume_follows_the_papers_connectivity():
     # conv2 -> conv3: 128 maps of 13x13 per column; conv5 -> fc6: 128 x 6 x 6; fc6, fc7: 2048; logits: 500.
     per_sample = 128 * 13 * 13 + 128 * 6 * 6 + 2048 + 2048 + 500
     assert volume["total"] == 2 * per_sample * 128 * 4
+
+
+def test_the_scaling_document_quotes_the_computed_volume():
+    volume = transfer_bytes_per_step(AlexNet(kernels="torch"), batch_size=128)
+    text = (ROOT / "docs" / "scaling.md").read_text()
+    assert f"**{volume['total'] / 1e6:.2f}**" in text and f"{volume['conv2 -> conv3'] / 1e6:.2f}" in text
