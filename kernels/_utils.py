@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 from types import SimpleNamespace
 
 import torch
@@ -31,6 +32,9 @@ __all__ = [
     "spatial_block",
     "flat_block",
     "to_acc",
+    "pow_neg",
+    "split_beta",
+    "vmap_folding_batch",
 ]
 
 BACKENDS = ("auto", "triton", "torch")
@@ -67,15 +71,35 @@ def resolve_backend(backend: str, x: torch.Tensor, op: str) -> str:
     return backend
 
 
-def check_float_tensor(x: torch.Tensor, name: str, op: str, ranks: tuple[int, ...]) -> None:
-    """Raise a ``TypeError``/``ValueError`` naming ``name`` unless it is a float tensor of an allowed rank."""
+def check_float_tensor(
+    x: torch.Tensor, name: str, op: str, ranks: tuple[int, ...], layouts: dict[int, str] | None = None
+) -> None:
+    """Raise a ``TypeError``/``ValueError`` naming ``name`` unless it is a float tensor of an allowed rank.
+
+    ``layouts`` names what each rank means in the message (default: 3-D is (N, C, L), 4-D is (N, C, H, W)).
+    """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{op}: {name} must be a torch.Tensor, got {type(x).__name__}")
     if x.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{op}: {name} must be float16, bfloat16, float32 or float64, got {x.dtype}")
     if x.dim() not in ranks:
-        shapes = " or ".join({3: "(N, C, L)", 4: "(N, C, H, W)"}[r] for r in ranks)
+        layouts = layouts or {3: "(N, C, L)", 4: "(N, C, H, W)"}
+        shapes = " or ".join(layouts[r] for r in ranks)
         raise ValueError(f"{op}: {name} must be {shapes}, got a {x.dim()}-D tensor of shape {tuple(x.shape)}")
+
+
+def vmap_folding_batch(apply, in_dims, x: torch.Tensor, *args):
+    """The ``vmap`` rule of the kernels' autograd Functions: fold the vmapped dim into the batch dim N.
+
+    Every op here treats the samples of a batch independently, so a vmap over (B, N, C, ...) is the op over
+    (B * N, C, ...). ``apply(x, *args)`` returns a tensor or a tuple of tensors, each with N first.
+    """
+    x_dim = in_dims[0]  # the other arguments are hyper-parameters, never tensors
+    x = x.movedim(x_dim, 0)
+    out = apply(x.flatten(0, 1), *args)
+    if isinstance(out, tuple):
+        return tuple(t.unflatten(0, x.shape[:2]) for t in out), (0,) * len(out)
+    return out.unflatten(0, x.shape[:2]), 0
 
 
 def check_same_device(op: str, **tensors: torch.Tensor) -> None:
@@ -92,6 +116,33 @@ def to_acc(v, ACC_FP64: tl.constexpr):
         return v.to(tl.float64)
     else:
         return v.to(tl.float32)
+
+
+@triton.jit
+def pow_neg(s, beta, beta_hi, ACC_FP64: tl.constexpr):
+    """s^(-beta) for s >= 0 (inf at 0, 0 at inf, NaN kept), within a few ulp at any magnitude of s.
+
+    ``exp2(-beta * log2(s))`` alone (libdevice's pow is not available in Triton's interpreter) is off by
+    |beta log2 s| * 2^-24 relatively, 3e-6 at s ~ 1e18, where the LRN gradient's two terms cancel. So in fp32
+    s = m 2^e with m in [1, 2), beta = beta_hi + beta_lo with beta_hi (``split_beta``) short enough to make
+    t = -beta_hi e exact, and
+
+        s^-beta = 2^floor(t) * 2^((t - floor(t)) - beta_lo e - beta log2 m)
+
+    where the second exponent is small and its rounding error is ~1e-7 absolute. fp64 needs no such care.
+    """
+    if ACC_FP64:
+        return tl.exp2(-beta * tl.log2(s))
+    else:
+        bits = s.to(tl.int32, bitcast=True)
+        e = (((bits >> 23) & 0xFF) - 127).to(tl.float32)
+        m = ((bits & 0x007FFFFF) | 0x3F800000).to(tl.float32, bitcast=True)
+        beta_lo = beta - beta_hi
+        t = -beta_hi * e
+        t_int = tl.floor(t)
+        fine = tl.exp2(((t - t_int) - beta_lo * e) - beta * tl.log2(m)) * tl.exp2(t_int)
+        normal = (s >= 1.1754943508222875e-38) & (s <= 3.4028234663852886e38)  # not 0, subnormal, inf or NaN
+        return tl.where(normal, fine, tl.exp2(-beta * tl.log2(s)))
 
 
 @triton.jit
@@ -117,6 +168,16 @@ def relu(v):
     return tl.where((v > 0) | (v != v), v, 0.0)
 
 
+def split_beta(beta: float) -> float:
+    """beta rounded to fp32 and then to 16 significant bits: ``beta_hi`` for ``pow_neg``.
+
+    16 bits times an 8-bit exponent fit fp32's 24-bit significand, so the kernel's beta_hi * e is exact.
+    """
+    (bits,) = struct.unpack("<I", struct.pack("<f", beta))
+    (beta_hi,) = struct.unpack("<f", struct.pack("<I", bits & 0xFFFFFF00))
+    return beta_hi
+
+
 def flat_block(total: int, device: torch.device) -> tuple[int, int, bool]:
     """Pick ``(BLOCK, num_warps, INDEX_64)`` for kernels with one program per BLOCK consecutive elements.
 
@@ -128,15 +189,18 @@ def flat_block(total: int, device: torch.device) -> tuple[int, int, bool]:
     return block, 4, total + block >= 2**31
 
 
-def spatial_block(num_spatial: int, device: torch.device) -> tuple[int, int]:
-    """Pick ``(BLOCK, num_warps)`` for kernels that tile the spatial plane and loop over channels.
+def spatial_block(num_spatial: int, device: torch.device, rings: int = 1) -> tuple[int, int]:
+    """Pick ``(BLOCK, num_warps)`` for kernels that tile the spatial plane and sweep the channels.
 
-    On a GPU 1024 elements (8 per thread at 4 warps) keep enough loads in flight to saturate HBM while
-    AlexNet's 55x55 = 3025 planes still give N * 3 programs. The interpreter pays per program, not per
-    element, so on the CPU the whole plane goes in one program (up to 16K elements).
+    Such a kernel keeps ``rings`` register rings of (next power of two >= size) x BLOCK values. On a GPU 1024
+    positions (8 per thread at 4 warps) keep enough loads in flight to saturate HBM while AlexNet's 55x55 = 3025
+    planes still give N * 3 programs; with three rings (the LRN backward) that would be 3 x 8 x 8 = 192
+    registers of ring per thread, so the block shrinks to 256 (2 per thread: 48 registers) to stay clear of
+    spilling. The interpreter pays per program, not per element, so on the CPU the whole plane goes in one
+    program (up to 16K elements).
     """
-    cap = 1024 if device.type == "cuda" else 16384
+    cap = (1024 if rings == 1 else 256) if device.type == "cuda" else 16384
     block = min(triton.next_power_of_2(max(num_spatial, 1)), cap)
     block = max(block, 16)
-    num_warps = 4 if block >= 512 else (2 if block >= 128 else 1)
+    num_warps = 4 if block >= 256 else (2 if block >= 128 else 1)
     return block, num_warps

@@ -8,9 +8,11 @@ Forward evaluates b only at the cells each pooling window reads, keeps the runni
 pooled output plus the int8 window position of each maximum. Neither r nor b ever reaches memory.
 
 Backward recomputes instead of storing: with dB the gradient of b (dy routed to each window's maximum, as in
-``kernels.max_pool2d``'s backward) and t_j = dB_j r_j s_j^(-beta-1),
+``kernels.max_pool2d``'s backward) and v_j = dB_j s_j^(-beta),
 
-    dx_i = [x_i > 0] * (dB_i s_i^(-beta) - 2 alpha beta r_i * sum_{j : i in window(j)} t_j)
+    dx_i = [x_i > 0] * (v_i - 2 beta sum_{j : i in window(j)} v_j (alpha r_i r_j / s_j))
+
+(grouped as in ``kernels.lrn`` so that no factor underflows in fp32 at large activations).
 
 One program handles BLOCK input cells; for each, the ``size`` channels j whose window holds i are visited, and
 dB_j, s_j and t_j recomputed from x, dy and the saved positions. Saved for backward: x and one byte per output
@@ -21,17 +23,21 @@ from __future__ import annotations
 
 import torch
 
+from . import reference
 from ._utils import (
     check_float_tensor,
     check_same_device,
     flat_block,
     flat_offsets,
+    pow_neg,
     relu,
     resolve_backend,
+    split_beta,
     take_max,
     tl,
     to_acc,
     triton,
+    vmap_folding_batch,
 )
 from .lrn import LRNFunction, _check_hyper, _lrn_denominator
 from .maxpool import (
@@ -39,8 +45,10 @@ from .maxpool import (
     _gather_pool_grad,
     _geometry_constants,
     argmax_dtype,
+    gather_at_maxima,
     is_channels_last,
     pool_geometry,
+    scatter_to_maxima,
 )
 
 __all__ = ["relu_lrn_max_pool2d", "ReLULRNMaxPool2d", "ReLULRNMaxPool2dFunction"]
@@ -63,6 +71,7 @@ def _relu_lrn_max_pool2d_forward_kernel(
     stride_xw,
     alpha,  # already divided by size when alpha_over_size
     beta,
+    beta_hi,  # split_beta(beta), for pow_neg
     k,
     SIZE: tl.constexpr,
     KH: tl.constexpr,
@@ -92,7 +101,7 @@ def _relu_lrn_max_pool2d_forward_kernel(
             x_cell = x_sample + ih.to(tl.int64) * stride_xh + iw.to(tl.int64) * stride_xw  # channel 0 of the cell
             s = _lrn_denominator(x_cell, c, C, stride_xc, inside, alpha, k, SIZE, ACC_FP64, RELU=True)
             r = relu(to_acc(tl.load(x_cell + c64 * stride_xc, mask=inside, other=0.0), ACC_FP64))
-            b = r * tl.exp2(-beta * tl.log2(s))
+            b = r * pow_neg(s, beta, beta_hi, ACC_FP64)
             best, best_pos = take_max(b, best, best_pos, inside, kh * KW + kw)
 
     tl.store(out_ptr + offs, best.to(out_ptr.dtype.element_ty), mask=in_bounds)
@@ -121,6 +130,7 @@ def _relu_lrn_max_pool2d_backward_kernel(
     stride_dyw,
     alpha,
     beta,
+    beta_hi,
     k,
     SIZE: tl.constexpr,
     KH: tl.constexpr,
@@ -141,7 +151,8 @@ def _relu_lrn_max_pool2d_backward_kernel(
     x_cell = x_ptr + n.to(tl.int64) * stride_xn + ih.to(tl.int64) * stride_xh + iw.to(tl.int64) * stride_xw
 
     x_i = to_acc(tl.load(x_cell + i.to(tl.int64) * stride_xc, mask=in_bounds, other=0.0), ACC_FP64)
-    t_sum = to_acc(tl.zeros((BLOCK,), tl.float32), ACC_FP64)
+    alpha_r_i = alpha * relu(x_i)
+    cross = to_acc(tl.zeros((BLOCK,), tl.float32), ACC_FP64)
     direct = to_acc(tl.zeros((BLOCK,), tl.float32), ACC_FP64)  # dB_i s_i^(-beta)
     for d in tl.static_range(SIZE):
         j = i - LAG + d
@@ -153,11 +164,12 @@ def _relu_lrn_max_pool2d_backward_kernel(
         )  # fmt: skip
         s_j = _lrn_denominator(x_cell, j, C, stride_xc, in_bounds, alpha, k, SIZE, ACC_FP64, RELU=True)
         r_j = relu(to_acc(tl.load(x_cell + j.to(tl.int64) * stride_xc, mask=valid, other=0.0), ACC_FP64))
-        s_pow = tl.exp2(-beta * tl.log2(s_j))
-        t_sum += tl.where(valid, d_b * r_j * s_pow / s_j, 0.0)
+        v_j = d_b * pow_neg(s_j, beta, beta_hi, ACC_FP64)
+        # Grouped as in kernels.lrn's backward, so that no factor underflows at large activations.
+        cross += tl.where(valid, v_j * (alpha_r_i * (r_j / s_j)), 0.0)
         if d == LAG:
-            direct = d_b * s_pow
-    dx = tl.where(x_i > 0, direct - 2.0 * alpha * beta * x_i * t_sum, 0.0)
+            direct = v_j
+    dx = tl.where(x_i > 0, direct - 2.0 * beta * cross, 0.0)
     tl.store(dx_ptr + offs, dx.to(dx_ptr.dtype.element_ty), mask=in_bounds)
 
 
@@ -184,7 +196,7 @@ def relu_lrn_max_pool2d_forward(
     grid, launch = _launch_args(x, out.numel())
     _relu_lrn_max_pool2d_forward_kernel[(grid,)](
         x, out, argmax, out.numel(), num_c, height, width, geo["OH"], geo["OW"], *x.stride(),
-        alpha, beta, k, SIZE=size, **_pool_constants(geo),
+        alpha, beta, split_beta(beta), k, SIZE=size, **_pool_constants(geo),
         CHANNELS_LAST=memory_format == torch.channels_last, ACC_FP64=x.dtype == torch.float64, **launch,
     )  # fmt: skip
     return out, argmax
@@ -205,7 +217,7 @@ def relu_lrn_max_pool2d_backward(
     grid, launch = _launch_args(x, dx.numel())
     _relu_lrn_max_pool2d_backward_kernel[(grid,)](
         x, dy, argmax, dx, dx.numel(), num_c, height, width, geo["OH"], geo["OW"], *x.stride(), *dy.stride(),
-        alpha, beta, k, SIZE=size, **_pool_constants(geo),
+        alpha, beta, split_beta(beta), k, SIZE=size, **_pool_constants(geo),
         CHANNELS_LAST=channels_last, ACC_FP64=x.dtype == torch.float64, **launch,
     )  # fmt: skip
     return dx
@@ -218,19 +230,45 @@ def _pool_constants(geo: dict[str, int]) -> dict[str, int]:
 
 
 class ReLULRNMaxPool2dFunction(torch.autograd.Function):
-    """Autograd glue: saves x and the int8 window positions; backward recomputes r, s and b."""
+    """Autograd glue: saves x and the int8 window positions; backward recomputes r, s and b.
+
+    Returns (out, window positions); ``relu_lrn_max_pool2d`` drops the positions. Double backward,
+    ``torch.func`` transforms and forward mode run the same chain in differentiable PyTorch ops, routed through
+    the saved positions (see ``LRNFunction``).
+    """
 
     @staticmethod
-    def forward(ctx, x, hyper, geo):
-        out, argmax = relu_lrn_max_pool2d_forward(x, hyper, geo)
+    def forward(x, hyper, geo):
+        return relu_lrn_max_pool2d_forward(x, hyper, geo)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, hyper, geo = inputs
+        argmax = output[1]
+        ctx.mark_non_differentiable(argmax)
         ctx.save_for_backward(x, argmax)
+        ctx.save_for_forward(x, argmax)
         ctx.hyper, ctx.geo = hyper, geo
-        return out
 
     @staticmethod
-    def backward(ctx, dy):
+    def backward(ctx, dy, _unused_position_grad):
         x, argmax = ctx.saved_tensors
-        return relu_lrn_max_pool2d_backward(x, dy, argmax, ctx.hyper, ctx.geo), None, None
+        if not torch.is_grad_enabled():
+            return relu_lrn_max_pool2d_backward(x, dy, argmax, ctx.hyper, ctx.geo), None, None
+        d_b = scatter_to_maxima(dy, argmax, ctx.geo, tuple(x.shape))
+        dx = reference.lrn_torch_backward(torch.relu(x), d_b, *ctx.hyper)
+        return torch.where(x > 0, dx, torch.zeros_like(dx)), None, None
+
+    @staticmethod
+    def jvp(ctx, x_tangent, *_):
+        x, argmax = ctx.saved_tensors
+        r_tangent = torch.where(x > 0, x_tangent, torch.zeros_like(x_tangent))
+        b_tangent = reference.lrn_torch_jvp(torch.relu(x), r_tangent, *ctx.hyper)
+        return gather_at_maxima(b_tangent, argmax, ctx.geo), None
+
+    @staticmethod
+    def vmap(info, in_dims, x, hyper, geo):
+        return vmap_folding_batch(ReLULRNMaxPool2dFunction.apply, in_dims, x, hyper, geo)
 
 
 def relu_lrn_max_pool2d(
@@ -256,6 +294,12 @@ def relu_lrn_max_pool2d(
 
     Returns:
         (N, C, OH, OW), channels-last if x is.
+
+    Half precision: the Triton kernel computes b in fp32 and takes each window's maximum *before* rounding to
+    fp16/bf16, so it returns the fp32 chain ``max_pool2d(lrn(relu(x.float()))).to(x.dtype)`` and routes the
+    gradient to that chain's maxima. The eager chain (and ``backend="torch"``) rounds b first, and where two cells
+    of a window round to one value it takes the first: in bf16 about 1% of windows then pick another cell (their
+    gradients differ by up to ~0.3). Both are valid maxima; the fused choice is the more accurate one.
     """
     op = "relu_lrn_max_pool2d"
     check_float_tensor(x, "x", op, ranks=(4,))
@@ -266,7 +310,7 @@ def relu_lrn_max_pool2d(
     if resolve_backend(backend, x, op) == "torch":
         b = LRNFunction.apply(torch.relu(x), *hyper, "torch")
         return torch.nn.functional.max_pool2d(b, (geo["KH"], geo["KW"]), (geo["SH"], geo["SW"]), (geo["PH"], geo["PW"]))
-    return ReLULRNMaxPool2dFunction.apply(x, hyper, geo)
+    return ReLULRNMaxPool2dFunction.apply(x, hyper, geo)[0]
 
 
 class ReLULRNMaxPool2d(torch.nn.Module):

@@ -13,14 +13,22 @@ activation scales that changes b by well under 1%, but it is not the same functi
 
 Backward. Only b_j with i in window(j) depend on a_i, and ds_j/da_i = 2 alpha a_i there, so
 
-    dx_i = dy_i s_i^(-beta) - 2 alpha beta a_i * T_i
-    T_i  = sum_{j : i in window(j)} t_j = sum_{j = i - (n-1)//2}^{i + n//2} t_j,     t_j = dy_j a_j s_j^(-beta-1)
+    dx_i = v_i - 2 beta sum_{j : i in window(j)} v_j * (alpha a_i a_j / s_j),     v_j = dy_j s_j^(-beta)
 
-Design: one program per (sample, tile of BLOCK_HW spatial positions) sweeps the channels. s_i is the sum over
-its window, re-read from L1/L2 (each element comes from DRAM once); T_i is a running window sum over t (add
-the t entering the window, subtract the t leaving it). t_j is recomputed identically on entry and exit, so what
-is subtracted is bit-for-bit what was added. Only the input ``a`` is saved for backward: s and t are cheap to
-recompute and storing s would cost a full extra write and read.
+where j runs over [i - (n-1)//2, i + n//2]. The textbook form groups the last factor as
+``dy_j a_j s_j^(-beta-1)``, and s^(-beta-1) underflows fp32 at large activations (|a| ~ 1e15: s ~ 1e26); here
+every factor stays within a few orders of magnitude of 1 (alpha a_i a_j / s_j <= 1/2 for i = j, and is
+bounded likewise for neighbours), so fp32 keeps full precision wherever the result itself is representable.
+Likewise alpha a^2 is formed as (alpha a) a so that it cannot overflow before s does.
+
+Design: one program per (sample, tile of BLOCK_HW spatial positions) sweeps the channels once. The last
+``size`` channels' values live in a ring of registers, (RING, BLOCK_HW) with RING the next power of two:
+each channel enters once and leaves by being overwritten, and every window sum is a plain sum over the ring.
+Nothing is ever subtracted from a running sum, so one inf or NaN stays in the windows that hold it instead of
+spreading inf - inf = NaN to every later channel, and fp32 error does not grow with C. Each input element is
+loaded from global memory a constant number of times (the ring entry, plus re-reads that hit L1). Only the
+input ``a`` is saved for backward: s and v are cheap to recompute, and storing s would cost a full extra
+write and read.
 """
 
 from __future__ import annotations
@@ -34,12 +42,15 @@ from . import reference
 from ._utils import (
     check_float_tensor,
     check_same_device,
+    pow_neg,
     relu,
     resolve_backend,
     spatial_block,
+    split_beta,
     tl,
     to_acc,
     triton,
+    vmap_folding_batch,
 )
 
 __all__ = ["lrn", "LocalResponseNorm", "LRNFunction", "lrn_forward", "lrn_backward"]
@@ -58,7 +69,7 @@ def _lrn_denominator(
     ACC_FP64: tl.constexpr,
     RELU: tl.constexpr = False,  # a = max(x, 0): the fused ReLU -> LRN -> pool kernel
 ):
-    """s_c = k + alpha * sum_{j in window(c)} a_j^2."""
+    """s_c = k + sum_{j in window(c)} (alpha a_j) a_j, read channel by channel (the fused kernel's random access)."""
     sum_sq = to_acc(tl.zeros(in_bounds.shape, tl.float32), ACC_FP64)
     for d in tl.static_range(SIZE):
         j = c - SIZE // 2 + d
@@ -66,8 +77,24 @@ def _lrn_denominator(
         a_j = to_acc(a_j, ACC_FP64)
         if RELU:
             a_j = relu(a_j)
-        sum_sq += a_j * a_j
-    return k + alpha * sum_sq
+        sum_sq += (alpha * a_j) * a_j
+    return k + sum_sq
+
+
+@triton.jit
+def _ring_push(ring, value, q, SIZE: tl.constexpr, RING: tl.constexpr):
+    """Put the q-th value of a sequence into row q % RING of ring, (RING, BLOCK_HW), and clear the row of the
+    (q - SIZE)-th: the ring then holds the last SIZE values and zeros (RING >= SIZE is a power of two)."""
+    rows = tl.arange(0, RING)[:, None]
+    ring = tl.where(rows == (q + RING - SIZE) % RING, 0.0, ring)  # with RING == SIZE, the row overwritten next
+    return tl.where(rows == q % RING, value[None, :], ring)
+
+
+@triton.jit
+def _ring_row(ring, q, RING: tl.constexpr):
+    """The q-th value pushed into ring (still held), selected without arithmetic on the other rows."""
+    rows = tl.arange(0, RING)[:, None]
+    return tl.sum(tl.where(rows == q % RING, ring, 0.0), axis=0)
 
 
 @triton.jit
@@ -81,11 +108,14 @@ def _lrn_forward_kernel(
     stride_yn, stride_yc, stride_yh, stride_yw,  # fmt: skip
     alpha,  # already divided by size when alpha_over_size
     beta,
+    beta_hi,  # split_beta(beta), for pow_neg
     k,
     SIZE: tl.constexpr,  # channels in the window
+    RING: tl.constexpr,  # next power of two >= SIZE: rows of the register ring
     BLOCK_HW: tl.constexpr,  # spatial positions per program
     ACC_FP64: tl.constexpr,
 ):
+    LEAD: tl.constexpr = (SIZE - 1) // 2  # window(c) reaches this many channels after c
     num_hw = H * W
     num_tiles = tl.cdiv(num_hw, BLOCK_HW)
     pid = tl.program_id(0)
@@ -99,38 +129,19 @@ def _lrn_forward_kernel(
     x_base = x_ptr + pid_n.to(tl.int64) * stride_xn + offs_h * stride_xh + offs_w * stride_xw
     y_base = y_ptr + pid_n.to(tl.int64) * stride_yn + offs_h * stride_yh + offs_w * stride_yw
 
+    # ring holds a_j for the channels j of window(c); channel q enters at step q - LEAD.
+    ring = to_acc(tl.zeros((RING, BLOCK_HW), tl.float32), ACC_FP64)
+    for j in tl.static_range(LEAD):
+        a_j = tl.load(x_base + j * stride_xc, mask=in_bounds & (j < C), other=0.0)
+        ring = _ring_push(ring, to_acc(a_j, ACC_FP64), j, SIZE, RING)
     for c in range(0, C):
-        s = _lrn_denominator(x_base, c, C, stride_xc, in_bounds, alpha, k, SIZE, ACC_FP64)
+        q = c + LEAD
+        a_q = tl.load(x_base + tl.cast(q, tl.int64) * stride_xc, mask=in_bounds & (q < C), other=0.0)
+        ring = _ring_push(ring, to_acc(a_q, ACC_FP64), q, SIZE, RING)
+        s = k + tl.sum((alpha * ring) * ring, axis=0)
         a = to_acc(tl.load(x_base + tl.cast(c, tl.int64) * stride_xc, mask=in_bounds, other=0.0), ACC_FP64)
-        # s^-beta via exp2/log2: s >= k > 0 (or alpha * a^2 > 0), and libdevice's pow is not available in
-        # Triton's interpreter.
-        b = a * tl.exp2(-beta * tl.log2(s))
+        b = a * pow_neg(s, beta, beta_hi, ACC_FP64)
         tl.store(y_base + tl.cast(c, tl.int64) * stride_yc, b.to(y_ptr.dtype.element_ty), mask=in_bounds)
-
-
-@triton.jit
-def _lrn_t(
-    x_base,
-    dy_base,
-    j,  # channel; t_j = 0 outside [0, C)
-    C,
-    stride_xc,
-    stride_dyc,
-    in_bounds,
-    alpha,
-    beta,
-    k,
-    SIZE: tl.constexpr,
-    ACC_FP64: tl.constexpr,
-):
-    """t_j = dy_j a_j s_j^(-beta-1)."""
-    valid = in_bounds & (j >= 0) & (j < C)
-    s_j = _lrn_denominator(x_base, j, C, stride_xc, in_bounds, alpha, k, SIZE, ACC_FP64)
-    a_j = to_acc(tl.load(x_base + tl.cast(j, tl.int64) * stride_xc, mask=valid, other=0.0), ACC_FP64)
-    dy_j = to_acc(tl.load(dy_base + tl.cast(j, tl.int64) * stride_dyc, mask=valid, other=0.0), ACC_FP64)
-    t_j = dy_j * a_j * tl.exp2((-beta - 1.0) * tl.log2(s_j))
-    # Masked lanes must give exactly 0 (not 0 * inf when k = 0), or they would poison the running sum.
-    return tl.where(valid, t_j, 0.0)
 
 
 @triton.jit
@@ -146,13 +157,15 @@ def _lrn_backward_kernel(
     stride_dxn, stride_dxc, stride_dxh, stride_dxw,  # fmt: skip
     alpha,
     beta,
+    beta_hi,
     k,
     SIZE: tl.constexpr,
+    RING: tl.constexpr,
     BLOCK_HW: tl.constexpr,
     ACC_FP64: tl.constexpr,
 ):
-    LEAD: tl.constexpr = SIZE // 2  # T_i reaches this many channels after i
-    LAG: tl.constexpr = (SIZE - 1) // 2  # ... and this many before
+    LEAD: tl.constexpr = (SIZE - 1) // 2  # window(j) reaches this many channels after j
+    LAG: tl.constexpr = SIZE // 2  # ... and this many before; i is in window(j) for j in [i - LEAD, i + LAG]
     num_hw = H * W
     num_tiles = tl.cdiv(num_hw, BLOCK_HW)
     pid = tl.program_id(0)
@@ -167,23 +180,34 @@ def _lrn_backward_kernel(
     dy_base = dy_ptr + n * stride_dyn + offs_h * stride_dyh + offs_w * stride_dyw
     dx_base = dx_ptr + n * stride_dxn + offs_h * stride_dxh + offs_w * stride_dxw
 
-    # Prime the running sum with t_j for j in [-LAG, LEAD - 1]: what T_0 holds before t_LEAD enters.
-    t_sum = to_acc(tl.zeros((BLOCK_HW,), tl.float32), ACC_FP64)
-    for j in range(0, LEAD):
-        t_sum += _lrn_t(x_base, dy_base, j, C, stride_xc, stride_dyc, in_bounds, alpha, beta, k, SIZE, ACC_FP64)
+    # A three-stage pipeline over one channel sweep: at step q, channel q enters ring_a; j = q - LEAD then has
+    # its whole window in ring_a and gets s_j, v_j, w_j = a_j / s_j; and i = j - LAG = q - (SIZE - 1) has every
+    # j with i in window(j) in ring_v / ring_w, so dx_i is complete.
+    ring_a = to_acc(tl.zeros((RING, BLOCK_HW), tl.float32), ACC_FP64)
+    ring_v = to_acc(tl.zeros((RING, BLOCK_HW), tl.float32), ACC_FP64)
+    ring_w = to_acc(tl.zeros((RING, BLOCK_HW), tl.float32), ACC_FP64)
+    for q in range(0, C + SIZE - 1):
+        a_q = tl.load(x_base + tl.cast(q, tl.int64) * stride_xc, mask=in_bounds & (q < C), other=0.0)
+        ring_a = _ring_push(ring_a, to_acc(a_q, ACC_FP64), q, SIZE, RING)
 
-    for c in range(0, C):
-        t_sum += _lrn_t(
-            x_base, dy_base, c + LEAD, C, stride_xc, stride_dyc, in_bounds, alpha, beta, k, SIZE, ACC_FP64
-        )
-        t_sum -= _lrn_t(
-            x_base, dy_base, c - LAG - 1, C, stride_xc, stride_dyc, in_bounds, alpha, beta, k, SIZE, ACC_FP64
-        )
-        s = _lrn_denominator(x_base, c, C, stride_xc, in_bounds, alpha, k, SIZE, ACC_FP64)
-        a = to_acc(tl.load(x_base + tl.cast(c, tl.int64) * stride_xc, mask=in_bounds, other=0.0), ACC_FP64)
-        dy = to_acc(tl.load(dy_base + tl.cast(c, tl.int64) * stride_dyc, mask=in_bounds, other=0.0), ACC_FP64)
-        dx = dy * tl.exp2(-beta * tl.log2(s)) - 2.0 * alpha * beta * a * t_sum
-        tl.store(dx_base + tl.cast(c, tl.int64) * stride_dxc, dx.to(dx_ptr.dtype.element_ty), mask=in_bounds)
+        j = q - LEAD
+        has_j = in_bounds & (j >= 0) & (j < C)
+        s_j = k + tl.sum((alpha * ring_a) * ring_a, axis=0)
+        a_j = to_acc(tl.load(x_base + tl.cast(j, tl.int64) * stride_xc, mask=has_j, other=0.0), ACC_FP64)
+        dy_j = to_acc(tl.load(dy_base + tl.cast(j, tl.int64) * stride_dyc, mask=has_j, other=0.0), ACC_FP64)
+        # Lanes without a channel j must hold exactly 0 (not 0 * inf when k = 0): they are summed below.
+        v_j = tl.where(has_j, dy_j * pow_neg(s_j, beta, beta_hi, ACC_FP64), 0.0)
+        w_j = tl.where(has_j, a_j / s_j, 0.0)
+        ring_v = _ring_push(ring_v, v_j, q, SIZE, RING)
+        ring_w = _ring_push(ring_w, w_j, q, SIZE, RING)
+
+        i = q - (SIZE - 1)
+        has_i = in_bounds & (i >= 0)
+        a_i = to_acc(tl.load(x_base + tl.cast(i, tl.int64) * stride_xc, mask=has_i, other=0.0), ACC_FP64)
+        v_i = _ring_row(ring_v, q + RING - LAG, RING)  # pushed LAG steps ago, when j was i
+        cross = tl.sum(ring_v * ((alpha * a_i)[None, :] * ring_w), axis=0)
+        dx = v_i - 2.0 * beta * cross
+        tl.store(dx_base + tl.cast(i, tl.int64) * stride_dxc, dx.to(dx_ptr.dtype.element_ty), mask=has_i)
 
 
 def _as_4d(t: torch.Tensor) -> torch.Tensor:
@@ -202,11 +226,12 @@ def lrn_forward(x: torch.Tensor, size: int, alpha: float, beta: float, k: float)
         return y
     x4, y4 = _as_4d(x), _as_4d(y)
     num_n, num_c, height, width = x4.shape
-    block, num_warps = spatial_block(height * width, x.device)
+    block, num_warps = spatial_block(height * width, x.device, rings=1)
     grid = (num_n * triton.cdiv(height * width, block),)
     _lrn_forward_kernel[grid](
-        x4, y4, num_c, height, width, *x4.stride(), *y4.stride(), float(alpha), float(beta), float(k),
-        SIZE=size, BLOCK_HW=block, ACC_FP64=x.dtype == torch.float64, num_warps=num_warps,
+        x4, y4, num_c, height, width, *x4.stride(), *y4.stride(), float(alpha), float(beta), split_beta(beta), float(k),
+        SIZE=size, RING=triton.next_power_of_2(size), BLOCK_HW=block, ACC_FP64=x.dtype == torch.float64,
+        num_warps=num_warps,
     )  # fmt: skip
     return y
 
@@ -225,36 +250,56 @@ def lrn_backward(
         return dx
     x4, dy4, dx4 = _as_4d(x), _as_4d(dy), _as_4d(dx)
     num_n, num_c, height, width = x4.shape
-    block, num_warps = spatial_block(height * width, x.device)
+    block, num_warps = spatial_block(height * width, x.device, rings=3)
     grid = (num_n * triton.cdiv(height * width, block),)
     _lrn_backward_kernel[grid](
         x4, dy4, dx4, num_c, height, width, *x4.stride(), *dy4.stride(), *dx4.stride(),
-        float(alpha), float(beta), float(k),
-        SIZE=size, BLOCK_HW=block, ACC_FP64=x.dtype == torch.float64, num_warps=num_warps,
+        float(alpha), float(beta), split_beta(beta), float(k),
+        SIZE=size, RING=triton.next_power_of_2(size), BLOCK_HW=block, ACC_FP64=x.dtype == torch.float64,
+        num_warps=num_warps,
     )  # fmt: skip
     return dx
 
 
 class LRNFunction(torch.autograd.Function):
-    """Autograd glue: saves only the input; backward recomputes s (see the module docstring)."""
+    """Autograd glue: saves only the input; backward recomputes s (see the module docstring).
+
+    The Triton backward runs in a plain ``backward()``. When autograd records the backward itself (a double
+    backward with ``create_graph=True``, or a ``torch.func`` transform) the differentiable PyTorch composite runs
+    instead, so higher derivatives are exact rather than silently cut. ``vmap`` folds the vmapped dim into N;
+    ``jvp`` (forward mode: ``torch.func.jvp``, ``jacfwd``) uses the closed-form derivative.
+    """
 
     @staticmethod
-    def forward(ctx, x, size, alpha, beta, k, backend):
-        ctx.save_for_backward(x)
-        ctx.hyper = (size, alpha, beta, k)
-        ctx.backend = backend
+    def forward(x, size, alpha, beta, k, backend):
         if backend == "triton":
             return lrn_forward(x, size, alpha, beta, k)
         return reference.lrn_torch_forward(x, size, alpha, beta, k)
 
     @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, size, alpha, beta, k, backend = inputs
+        ctx.save_for_backward(x)
+        ctx.save_for_forward(x)
+        ctx.hyper, ctx.backend = (size, alpha, beta, k), backend
+
+    @staticmethod
     def backward(ctx, dy):
         (x,) = ctx.saved_tensors
-        if ctx.backend == "triton":
+        if ctx.backend == "triton" and not torch.is_grad_enabled():
             dx = lrn_backward(x, dy, *ctx.hyper)
         else:
             dx = reference.lrn_torch_backward(x, dy, *ctx.hyper)
         return dx, None, None, None, None, None
+
+    @staticmethod
+    def jvp(ctx, x_tangent, *_):
+        (x,) = ctx.saved_tensors
+        return reference.lrn_torch_jvp(x, x_tangent, *ctx.hyper)
+
+    @staticmethod
+    def vmap(info, in_dims, x, size, alpha, beta, k, backend):
+        return vmap_folding_batch(LRNFunction.apply, in_dims, x, size, alpha, beta, k, backend)
 
 
 def _check_hyper(size, alpha, beta, k) -> None:

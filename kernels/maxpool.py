@@ -37,6 +37,7 @@ from ._utils import (
     tl,
     to_acc,
     triton,
+    vmap_folding_batch,
 )
 
 __all__ = ["max_pool2d", "MaxPool2d", "MaxPool2dFunction", "max_pool2d_forward", "max_pool2d_backward"]
@@ -213,7 +214,10 @@ def _gather_pool_grad(
 
 
 def _pair(value, name: str, op: str) -> tuple[int, int]:
+    """An int, a 1-tuple or a pair -> (h, w), as ``F.max_pool2d`` reads its size arguments."""
     items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(items) == 1:
+        items = items * 2
     if len(items) != 2 or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in items):
         raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
     return int(items[0]), int(items[1])
@@ -232,8 +236,17 @@ def pool_geometry(
     x: torch.Tensor, kernel_size, stride, padding, dilation, ceil_mode: bool, op: str
 ) -> dict[str, int]:
     """Check pooling arguments as ATen does, with errors that name the argument; return sizes and constants."""
+    # Only N may be empty: an empty plane or C = 0 has no windows, and F.max_pool2d refuses it too.
+    spatial = ("C", "H", "W")
+    empty = [dim for dim, size in zip(spatial, x.shape[-3:]) if size == 0]
+    if empty:
+        raise ValueError(
+            f"{op}: x has an empty {' and '.join(empty)} dimension (shape {tuple(x.shape)}); only the batch "
+            "dimension N may be 0"
+        )
     kh, kw = _pair(kernel_size, "kernel_size", op)
-    sh, sw = _pair(kernel_size if stride is None else stride, "stride", op)
+    no_stride = stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)  # () as in torch
+    sh, sw = _pair(kernel_size if no_stride else stride, "stride", op)
     ph, pw = _pair(padding, "padding", op)
     dh, dw = _pair(dilation, "dilation", op)
     if kh <= 0 or kw <= 0:
@@ -319,23 +332,68 @@ def max_pool2d_backward(
     return dx
 
 
+def window_to_flat_indices(argmax: torch.Tensor, geo: dict[str, int], width: int) -> torch.Tensor:
+    """Flat input indices ``ih * W + iw`` (int64) of the maxima from their saved window positions."""
+    oh = torch.arange(argmax.shape[-2], device=argmax.device).view(-1, 1)
+    ow = torch.arange(argmax.shape[-1], device=argmax.device).view(1, -1)
+    pos = argmax.long()
+    ih = oh * geo["SH"] - geo["PH"] + (pos // geo["KW"]) * geo["DH"]
+    iw = ow * geo["SW"] - geo["PW"] + (pos % geo["KW"]) * geo["DW"]
+    return ih * width + iw
+
+
+def scatter_to_maxima(dy: torch.Tensor, argmax: torch.Tensor, geo: dict[str, int], input_shape) -> torch.Tensor:
+    """dx with dy added onto each window's maximum, in differentiable PyTorch ops (the double backward)."""
+    index = window_to_flat_indices(argmax, geo, input_shape[-1]).flatten(-2)
+    dx = dy.new_zeros(*input_shape[:-2], input_shape[-2] * input_shape[-1])
+    return dx.scatter_add(-1, index, dy.flatten(-2)).unflatten(-1, input_shape[-2:])
+
+
+def gather_at_maxima(t: torch.Tensor, argmax: torch.Tensor, geo: dict[str, int]) -> torch.Tensor:
+    """t (N, C, H, W) read at each window's maximum: the forward-mode derivative of max pooling."""
+    index = window_to_flat_indices(argmax, geo, t.shape[-1]).flatten(-2)
+    return t.flatten(-2).gather(-1, index).unflatten(-1, argmax.shape[-2:])
+
+
 class MaxPool2dFunction(torch.autograd.Function):
-    """Autograd glue for the Triton path: saves only the int8 window positions of the maxima."""
+    """Autograd glue for the Triton path: saves only the int8 window positions of the maxima.
+
+    Returns (out, window positions) or (out, window positions, int64 indices); the positions are an output
+    only so that ``setup_context`` can save them (``max_pool2d`` drops them). Higher derivatives, ``torch.func``
+    transforms and forward mode work as for ``kernels.lrn``: see ``LRNFunction``.
+    """
 
     @staticmethod
-    def forward(ctx, x, geo, return_indices):
+    def forward(x, geo, return_indices):
         out, argmax, indices = max_pool2d_forward(x, geo, return_indices)
-        ctx.save_for_backward(argmax)
-        ctx.geo, ctx.input_shape, ctx.channels_last = geo, tuple(x.shape), is_channels_last(x)
-        if indices is None:
-            return out
-        ctx.mark_non_differentiable(indices)
-        return out, indices
+        return (out, argmax) if indices is None else (out, argmax, indices)
 
     @staticmethod
-    def backward(ctx, dy, *_unused_index_grad):
+    def setup_context(ctx, inputs, output):
+        x, geo, _ = inputs
+        argmax = output[1]
+        ctx.mark_non_differentiable(*output[1:])
+        ctx.save_for_backward(argmax)
+        ctx.save_for_forward(argmax)
+        ctx.geo, ctx.input_shape, ctx.channels_last = geo, tuple(x.shape), is_channels_last(x)
+        ctx.num_index_outputs = len(output) - 1
+
+    @staticmethod
+    def backward(ctx, dy, *_unused_index_grads):
         (argmax,) = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            return scatter_to_maxima(dy, argmax, ctx.geo, ctx.input_shape), None, None
         return max_pool2d_backward(dy, argmax, ctx.input_shape, ctx.geo, ctx.channels_last), None, None
+
+    @staticmethod
+    def jvp(ctx, x_tangent, *_):
+        (argmax,) = ctx.saved_tensors
+        out_tangent = gather_at_maxima(x_tangent, argmax, ctx.geo)
+        return (out_tangent,) + (None,) * ctx.num_index_outputs
+
+    @staticmethod
+    def vmap(info, in_dims, x, geo, return_indices):
+        return vmap_folding_batch(MaxPool2dFunction.apply, in_dims, x, geo, return_indices)
 
 
 def max_pool2d(
@@ -362,16 +420,17 @@ def max_pool2d(
         out: (N, C, OH, OW) (channels-last if x is), and indices of the same shape if ``return_indices``.
     """
     op = "max_pool2d"
-    check_float_tensor(x, "x", op, ranks=(3, 4))
+    check_float_tensor(x, "x", op, ranks=(3, 4), layouts={3: "(C, H, W)", 4: "(N, C, H, W)"})
     geo = pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode, op)
     if resolve_backend(backend, x, op) == "torch":
         kernel, strides = (geo["KH"], geo["KW"]), (geo["SH"], geo["SW"])
         pads, dilations = (geo["PH"], geo["PW"]), (geo["DH"], geo["DW"])
         return F.max_pool2d(x, kernel, strides, pads, dilations, ceil_mode=ceil_mode, return_indices=return_indices)
+    out, _, *indices = MaxPool2dFunction.apply(x.unsqueeze(0) if x.dim() == 3 else x, geo, return_indices)
+    result = (out, *indices)
     if x.dim() == 3:
-        result = MaxPool2dFunction.apply(x.unsqueeze(0), geo, return_indices)
-        return tuple(r.squeeze(0) for r in result) if return_indices else result.squeeze(0)
-    return MaxPool2dFunction.apply(x, geo, return_indices)
+        result = tuple(r.squeeze(0) for r in result)
+    return result if return_indices else result[0]
 
 
 class MaxPool2d(torch.nn.Module):

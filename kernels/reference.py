@@ -41,8 +41,9 @@ def lrn_reference(x: torch.Tensor, size: int, alpha: float, beta: float, k: floa
 def _window_sum_(out: torch.Tensor, t: torch.Tensor, before: int, after: int) -> torch.Tensor:
     """``out_i += sum_{j = i - before, j != i}^{i + after} t_j`` along dim 1, clipped at the edges; returns out.
 
-    Shifted slice-adds rather than a cumulative sum: exact in fp32 (no prefix-sum cancellation) and one pass
-    over memory per shift, in place, which for the usual size 5 beats a pooling call.
+    Shifted slice-adds rather than a cumulative sum: exact in fp32 (no prefix-sum cancellation, and an inf
+    stays in the windows that hold it) and one pass over memory per shift, in place, which for the usual size 5
+    beats a pooling call.
     """
     num_channels = t.shape[1]
     for d in range(1, min(before, num_channels - 1) + 1):
@@ -57,8 +58,11 @@ def _compute_dtype(x: torch.Tensor) -> torch.dtype:
 
 
 def _lrn_denominator(a: torch.Tensor, size: int, alpha: float, k: float) -> torch.Tensor:
-    """s = k + alpha * sum_{j in window(i)} a_j^2, in a's (fp32 or fp64) dtype."""
-    sq = torch.mul(a, a).mul_(alpha)
+    """s = k + sum_{j in window(i)} (alpha a_j) a_j, in a's (fp32 or fp64) dtype.
+
+    (alpha a) a rather than alpha (a a): a^2 overflows fp32 from |a| ~ 1.8e19 on, long before s does.
+    """
+    sq = torch.mul(a, alpha).mul_(a)
     return _window_sum_(sq + k, sq, size // 2, (size - 1) // 2)
 
 
@@ -73,17 +77,42 @@ def lrn_torch_backward(
 ) -> torch.Tensor:
     """LRN backward in plain PyTorch, recomputing ``s`` from ``x`` (see ``kernels.lrn`` for the derivation).
 
-    dx_i = dy_i s_i^-beta - 2 alpha beta a_i sum_{j: i in window(j)} dy_j a_j s_j^(-beta-1)
+    dx_i = v_i - 2 beta sum_{j: i in window(j)} v_j (alpha a_i a_j / s_j),      v_j = dy_j s_j^-beta
+
+    grouped so that no factor underflows in fp32. Made of differentiable out-of-place ops on slices, so it is
+    also the double backward of every backend.
     """
     a = x.to(_compute_dtype(x))
     g = dy.to(a.dtype)
     s = _lrn_denominator(a, size, alpha, k)
+    v = g * s.pow(-beta)
+    w = a / s
+    alpha_a = a * alpha
+    # cross_i = sum over j in [i - lead, i + lag] (the transposed window) of v_j * (w_j * alpha a_i).
+    lead, lag = (size - 1) // 2, size // 2
+    num_channels = a.shape[1]
+    cross = v * (w * alpha_a)
+    for d in range(1, min(lead, num_channels - 1) + 1):  # j = i - d
+        cross[:, d:] += v[:, : num_channels - d] * (w[:, : num_channels - d] * alpha_a[:, d:])
+    for d in range(1, min(lag, num_channels - 1) + 1):  # j = i + d
+        cross[:, : num_channels - d] += v[:, d:] * (w[:, d:] * alpha_a[:, : num_channels - d])
+    return (v - 2.0 * beta * cross).to(x.dtype)
+
+
+def lrn_torch_jvp(
+    x: torch.Tensor, x_tangent: torch.Tensor, size: int, alpha: float, beta: float, k: float
+) -> torch.Tensor:
+    """Forward-mode derivative of LRN: the change of b along x_tangent (``torch.func.jvp`` / ``jacfwd``).
+
+    db_i = da_i s_i^-beta - beta b_i ds_i / s_i,      ds_i = 2 sum_{j in window(i)} (alpha a_j) da_j
+    """
+    a = x.to(_compute_dtype(x))
+    da = x_tangent.to(a.dtype)
+    s = _lrn_denominator(a, size, alpha, k)
     s_pow = s.pow(-beta)
-    t = torch.div(s_pow, s).mul_(g).mul_(a)
-    # i is in window(j) exactly when j is in [i - after, i + before]: the transposed window.
-    t_sum = _window_sum_(t.clone(), t, (size - 1) // 2, size // 2)
-    dx = torch.mul(g, s_pow).addcmul_(a, t_sum, value=-2.0 * alpha * beta)
-    return dx.to(x.dtype)
+    prod = a * alpha * da
+    ds = 2.0 * _window_sum_(prod.clone(), prod, size // 2, (size - 1) // 2)
+    return (da * s_pow - beta * (a * s_pow) * (ds / s)).to(x.dtype)
 
 
 def max_pool2d_reference(

@@ -29,18 +29,18 @@ DTYPES = ("fp32", "fp16", "bf16", "fp64")
 # For each launched kernel: its float scalar arguments (any other non-pointer, non-constexpr is an i32), the
 # element type of pointers that are not the tensor dtype, and its constexprs as a function of the tensor dtype,
 # with the values its launcher uses for AlexNet.
-_LRN = dict(SIZE=5)
+_LRN = dict(SIZE=5, RING=8)
 _POOL = dict(KH=3, KW=3, SH=2, SW=2, PH=0, PW=0)  # the paper's overlapping pooling
 _FLAT = dict(CHANNELS_LAST=False, INDEX_64=False, BLOCK=1024)
 
 SPECS = {
     "kernels.lrn._lrn_forward_kernel": dict(
-        floats=("alpha", "beta", "k"),
+        floats=("alpha", "beta", "beta_hi", "k"),
         constexprs=lambda dt: dict(**_LRN, BLOCK_HW=1024, ACC_FP64=dt == "fp64"),
     ),
     "kernels.lrn._lrn_backward_kernel": dict(
-        floats=("alpha", "beta", "k"),
-        constexprs=lambda dt: dict(**_LRN, BLOCK_HW=1024, ACC_FP64=dt == "fp64"),
+        floats=("alpha", "beta", "beta_hi", "k"),
+        constexprs=lambda dt: dict(**_LRN, BLOCK_HW=256, ACC_FP64=dt == "fp64"),
     ),
     "kernels.maxpool._max_pool2d_forward_kernel": dict(
         pointers={"argmax_ptr": "i8", "indices_ptr": "i64"},
@@ -51,14 +51,14 @@ SPECS = {
         constexprs=lambda dt: dict(**_POOL, **_FLAT, DH=1, DW=1, ACC_FP64=dt == "fp64"),
     ),
     "kernels.fused._relu_lrn_max_pool2d_forward_kernel": dict(
-        floats=("alpha", "beta", "k"),
+        floats=("alpha", "beta", "beta_hi", "k"),
         pointers={"argmax_ptr": "i8"},
-        constexprs=lambda dt: dict(**_LRN, **_POOL, **_FLAT, ACC_FP64=dt == "fp64"),
+        constexprs=lambda dt: dict(SIZE=5, **_POOL, **_FLAT, ACC_FP64=dt == "fp64"),
     ),
     "kernels.fused._relu_lrn_max_pool2d_backward_kernel": dict(
-        floats=("alpha", "beta", "k"),
+        floats=("alpha", "beta", "beta_hi", "k"),
         pointers={"argmax_ptr": "i8"},
-        constexprs=lambda dt: dict(**_LRN, **_POOL, **_FLAT, ACC_FP64=dt == "fp64"),
+        constexprs=lambda dt: dict(SIZE=5, **_POOL, **_FLAT, ACC_FP64=dt == "fp64"),
     ),
 }
 # Variants whose code differs enough to be worth compiling too: channels-last decoding and int64 indexing.

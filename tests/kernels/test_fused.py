@@ -182,3 +182,39 @@ def test_bad_arguments(kwargs, error, message):
 def test_three_dimensional_input_is_refused():
     with pytest.raises(ValueError, match=r"relu_lrn_max_pool2d: x must be \(N, C, H, W\), got a 3-D tensor"):
         kernels.relu_lrn_max_pool2d(torch.ones(3, 5, 5))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+def test_half_precision_pools_the_unrounded_fp32_lrn_values(target, dtype):
+    # The fused kernel never rounds b to fp16/bf16 before taking the maximum, so it picks the maximum of the
+    # chain computed in fp32; the eager chain (and backend="torch") picks among rounded values and, where two
+    # cells round to one value, the first of them. Documented in relu_lrn_max_pool2d's docstring.
+    device, backend = target
+    x = _input((2, 8, 15, 15), dtype, device)
+    dy = _input((2, 8, 7, 7), dtype, device, seed=1, scale=1.0)
+    out, dx = _run(x, dy, 5, STRONG, POOLS[0], backend)
+    x32 = x.detach().float().requires_grad_()
+    out32 = F.max_pool2d(kernels.lrn(torch.relu(x32), 5, **STRONG, backend="torch"), 3, 2)
+    (dx32,) = torch.autograd.grad(out32, x32, dy.float())
+    x_eager = x.detach().requires_grad_()
+    out_eager = F.max_pool2d(kernels.lrn(torch.relu(x_eager), 5, **STRONG, backend="torch"), 3, 2)
+    (dx_eager,) = torch.autograd.grad(out_eager, x_eager, dy)
+    if backend == "torch":
+        assert torch.equal(out, out_eager) and torch.equal(dx, dx_eager)
+        return
+    # Within a unit of rounding, not bitwise: Triton's interpreter truncates fp32 -> bf16 where a GPU rounds.
+    torch.testing.assert_close(out.cpu(), out32.to(dtype).cpu(), **TOLERANCES[dtype])
+    torch.testing.assert_close(dx.cpu(), dx32.to(dtype).cpu(), **TOLERANCES[dtype])
+    assert not torch.equal(dx.cpu(), dx_eager.cpu())  # the data has windows where the two rules differ
+
+
+@pytest.mark.parametrize("scale", [1e14, 1e16, 1e18])
+def test_fp32_gradient_keeps_its_lrn_term_at_large_activations(target, scale):
+    device, backend = target
+    x = _input((1, 6, 7, 7), torch.float64, "cpu", scale=scale)
+    dy = _input((1, 6, 3, 3), torch.float64, "cpu", seed=1, scale=1.0)
+    paper = dict(alpha=1e-4, beta=0.75, k=2.0)
+    r_out, r_dx = _reference(x, dy, 5, paper, POOLS[0])
+    out, dx = _run(x.float().to(device), dy.float().to(device), 5, paper, POOLS[0], backend)
+    assert ((out.double().cpu() - r_out).abs().max() / r_out.abs().max()).item() < 1e-6
+    assert ((dx.double().cpu() - r_dx).abs().max() / r_dx.abs().max()).item() < 1e-6

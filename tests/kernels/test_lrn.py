@@ -36,7 +36,7 @@ def _run(x, dy, size, hyper, backend, alpha_over_size=False):
     x = x.detach().requires_grad_()
     y = kernels.lrn(x, size, **hyper, alpha_over_size=alpha_over_size, backend=backend)
     (dx,) = torch.autograd.grad(y, x, dy)
-    return y, dx
+    return y.detach(), dx
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
@@ -237,3 +237,81 @@ def test_gradient_on_another_device_is_a_value_error():
 def test_gradient_of_another_shape_is_a_value_error():
     with pytest.raises(ValueError, match=r"dy must have x's shape \(1, 3, 2, 2\)"):
         lrn_backward(torch.ones(1, 3, 2, 2), torch.ones(1, 3, 2, 3), 5, 1e-4, 0.75, 2.0)
+
+
+# ------------------------------------------------------------------------- gradient defects (regressions)
+
+
+def _nan_pattern_and_values_match(actual, expected):
+    assert torch.equal(actual.isnan(), expected.isnan()), (actual, expected)
+    finite = ~expected.isnan()
+    torch.testing.assert_close(actual[finite], expected[finite], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy under the interpreter warns on inf and NaN
+@pytest.mark.parametrize(
+    "values, k",
+    [
+        ([1, float("inf"), 1, 1, 1, 1, 1, 1], 1.0),  # one inf: torch's gradient is NaN next to it, finite after
+        ([0, 0, 0, 1, 2, 1, 3, 1], 0.0),  # k = 0 and an all-zero window, as after a ReLU
+        ([1, 2, float("nan"), 1, 1, 1, 1, 1], 1.0),
+    ],
+    ids=["inf", "k0-zero-window", "nan"],
+)
+def test_one_non_finite_value_stays_in_its_windows_like_torch(target, values, k):
+    # The old backward kept a running window sum (add on entry, subtract on exit): inf - inf = NaN then
+    # spread to every later channel at that pixel.
+    device, backend = target
+    x = torch.tensor(values, dtype=torch.float32).view(1, 8, 1, 1)
+    dy = torch.ones_like(x)
+    y_t, dx_t = _run_torch_lrn(x, dy, size=3, k=k)
+    y, dx = _run(x.to(device), dy.to(device), 3, dict(alpha=1.0, beta=0.75, k=k), backend, alpha_over_size=True)
+    _nan_pattern_and_values_match(y.cpu(), y_t)
+    _nan_pattern_and_values_match(dx.cpu(), dx_t)
+    assert not dx.cpu()[0, -3:].isnan().any()
+
+
+def _run_torch_lrn(x, dy, size, k):
+    x = x.detach().requires_grad_()
+    y = F.local_response_norm(x, size, alpha=1.0, beta=0.75, k=k)
+    (dx,) = torch.autograd.grad(y, x, dy)
+    return y.detach(), dx
+
+
+def test_fp32_gradient_error_does_not_grow_with_channels(target):
+    # C = 256, size 7: a running sum's cancellation gave ~10x the error of a direct window sum.
+    device, backend = target
+    x = _input((2, 256, 3, 3), torch.float64, "cpu")
+    dy = _input((2, 256, 3, 3), torch.float64, "cpu", scale=1.0, seed=1)
+    _, dx_ref = _reference_grads(x, dy, 7, **STRONG)
+    _, dx = _run(x.float().to(device), dy.float().to(device), 7, STRONG, backend)
+    err = (dx.double().cpu() - dx_ref).abs().max().item()
+    assert err < 2.5e-7 * dx_ref.abs().max().item(), err  # the running sum: 3.7e-7, a direct sum: 1.0e-7
+
+
+def _normwise_error(actual, expected):
+    return ((actual.double().cpu() - expected).abs().max() / expected.abs().max()).item()
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e14, 1e15, 1e16, 1e18])
+def test_fp32_gradient_keeps_its_second_term_at_large_activations(target, scale):
+    # s^(-beta-1) underflowed fp32 from |a| ~ 1e14 on: the gradient lost its cross-channel term (relative error
+    # 3.8 at 1e16). Error is measured against the largest entry because the two terms cancel in places.
+    device, backend = target
+    x = _input((2, 16, 3, 3), torch.float64, "cpu", scale=1.0).abs() * scale
+    dy = _input((2, 16, 3, 3), torch.float64, "cpu", scale=1.0, seed=1)
+    y_ref, dx_ref = _reference_grads(x, dy, 5, **PAPER)
+    y, dx = _run(x.float().to(device), dy.float().to(device), 5, PAPER, backend)
+    assert _normwise_error(y, y_ref) < 1e-6
+    assert _normwise_error(dx, dx_ref) < 1e-6
+
+
+@pytest.mark.parametrize("scale", [1e19, 1e20])
+def test_backends_agree_where_squares_overflow_fp32(scale):
+    # a^2 overflows fp32 at 1e19..1e20 while alpha * a^2 does not: s must be formed as (alpha * a) * a.
+    x = torch.full((1, 5, 1, 2), scale)
+    expected = reference.lrn_reference(x.double(), 5, **PAPER)
+    for backend in [b for d, b in TARGETS if d == "cpu"]:
+        y = kernels.lrn(x, backend=backend)
+        assert (y > 0).all(), backend
+        torch.testing.assert_close(y.double(), expected, rtol=1e-5, atol=0)

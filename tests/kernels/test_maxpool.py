@@ -253,9 +253,36 @@ def test_malformed_sizes_name_the_argument(value):
 
 
 @pytest.mark.parametrize("shape", [(5,), (2, 5), (1, 1, 1, 5, 5)])
-def test_wrong_rank(shape):
-    with pytest.raises(ValueError, match=r"x must be \(N, C, L\) or \(N, C, H, W\)|x must be"):
+def test_wrong_rank_names_the_unbatched_layout_as_c_h_w(shape):
+    with pytest.raises(ValueError, match=r"max_pool2d: x must be \(C, H, W\) or \(N, C, H, W\), got a \d-D tensor"):
         kernels.max_pool2d(torch.ones(shape))
+
+
+@pytest.mark.parametrize("shape, empty", [
+    ((2, 0, 6, 6), "C"), ((0, 6, 6), "C"), ((2, 3, 0, 6), "H"), ((2, 3, 6, 0), "W"), ((3, 0, 0), "H and W"),
+])  # fmt: skip
+@pytest.mark.parametrize("backend", [b for d, b in TARGETS if d == "cpu"])
+def test_empty_channel_or_plane_is_an_error_on_every_backend_as_in_torch(shape, empty, backend):
+    x = torch.ones(shape)
+    with pytest.raises(RuntimeError):
+        F.max_pool2d(x, 3, 2)
+    with pytest.raises(ValueError, match=f"max_pool2d: x has an empty {empty} dimension"):
+        kernels.max_pool2d(x, backend=backend)
+
+
+def test_empty_batch_is_fine_as_in_torch(target):
+    device, backend = target
+    out = kernels.max_pool2d(torch.ones(0, 3, 7, 7, device=device), backend=backend)
+    assert out.shape == F.max_pool2d(torch.ones(0, 3, 7, 7), 3, 2).shape
+
+
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=(3,)), dict(kernel_size=(3,), stride=()), dict(stride=(2,))])
+def test_one_element_sizes_and_empty_stride_are_accepted_as_in_torch(target, kwargs):
+    device, backend = target
+    x = _input((1, 2, 9, 8), torch.float32, "cpu")
+    args = dict(dict(kernel_size=3, stride=2), **kwargs)
+    expected = F.max_pool2d(x, **args)
+    torch.testing.assert_close(kernels.max_pool2d(x.to(device), **args, backend=backend).cpu(), expected)
 
 
 def test_integer_input():
