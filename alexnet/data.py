@@ -51,6 +51,21 @@ def cache_dir() -> Path:
     return path
 
 
+def index_fingerprint(root: str | Path, samples: list[tuple[Path, int]], *extra) -> str:
+    """A key that changes when any image under ``root`` is added, removed, renamed, resized or rewritten: a hash of
+    every file's relative path, class, size in bytes and modification time (and of ``extra``)."""
+    root = Path(root)
+    digest = hashlib.sha1(repr(extra).encode())
+    for path, label in samples:
+        stat = path.stat()
+        digest.update(f"{path.relative_to(root)}:{label}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:12]
+
+
+def _path_key(root: str | Path) -> str:
+    return hashlib.sha1(str(Path(root).resolve()).encode()).hexdigest()[:8]
+
+
 def _fingerprint(path: Path) -> str:
     stat = path.stat()
     return hashlib.sha1(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
@@ -311,11 +326,17 @@ def decode_folder(root: str | Path, size: int | None = None, progress: bool = Tr
     from tqdm.auto import tqdm
 
     samples, classes = find_images(root)
-    key = hashlib.sha1(f"{Path(root).resolve()}:{len(samples)}:{size}".encode()).hexdigest()[:12]
-    cached = cache_dir() / f"decoded-{Path(root).name}-{key}.pt"
+    key = index_fingerprint(root, samples, size)
+    name = Path(root).name
+    cached = cache_dir() / f"decoded-{name}-{_path_key(root)}-{key}.pt"
     if cached.is_file():
         data = torch.load(cached, weights_only=True)
         return TensorImages(data["images"], data["labels"], data["classes"])
+    stale = sorted(cache_dir().glob(f"decoded-{name}-{_path_key(root)}-*.pt"))
+    if stale:
+        warnings.warn(f"the images in {root} changed since they were decoded: decoding them again", stacklevel=2)
+        for old in stale:
+            old.unlink(missing_ok=True)
     images, labels, bad = [], [], 0
     for path, label in tqdm(samples, desc=f"decoding {Path(root).name}", disable=not progress, leave=False):
         try:
@@ -328,7 +349,8 @@ def decode_folder(root: str | Path, size: int | None = None, progress: bool = Tr
         )
         if images and tensor.shape != images[0].shape:
             raise ValueError(
-                f"decode_folder: {path} is {tuple(tensor.shape)}, others {tuple(images[0].shape)}: pass size"
+                f"{path} is {tuple(tensor.shape[1:])} pixels, the images before it {tuple(images[0].shape[1:])}: "
+                "32x32 data sets need images of one size"
             )
         images.append(tensor)
         labels.append(label)
@@ -365,6 +387,16 @@ def resolve_folder(source: str | Path) -> Path:
     return path
 
 
+def data_root(root: Path) -> Path:
+    """``root``, or the one folder inside it when that folder holds ``train/`` (a zip of ``cifar10/train/...``)."""
+    if split_dirs(root):
+        return root
+    inner = [d for d in root.iterdir() if d.is_dir() and not d.name.startswith((".", "__"))]
+    if len(inner) == 1 and split_dirs(inner[0]):
+        return inner[0]
+    return root
+
+
 def split_dirs(root: Path) -> dict[str, Path]:
     """``train`` and ``val``/``test`` sub-folders of a data set root, if it has them."""
     found = {}
@@ -389,11 +421,12 @@ def cifar10(source: str | Path | None = None, train: bool = True, *, download: b
             data = CIFAR10(str(root), train=train, download=download)
         except RuntimeError as err:
             raise FileNotFoundError(
-                f"CIFAR-10 is not in {root}; pass download=True (needs internet) or an image-folder copy: {err}"
+                f"CIFAR-10 is not in {root}: let torchvision download it (needs internet) or use an image-folder "
+                f"copy such as the lab's cifar10-jpg.zip ({err})"
             ) from err
         images = torch.from_numpy(data.data).permute(0, 3, 1, 2).contiguous()
         return TensorImages(images, torch.tensor(data.targets), data.classes)
-    root = resolve_folder(source)
+    root = data_root(resolve_folder(source))
     splits = split_dirs(root)
     key = "train" if train else "val"
     if key not in splits:
@@ -409,7 +442,9 @@ def imagenette(root: str | Path | None = None, split: str = "train", *, download
     try:
         Imagenette(str(root), split=split, size="320px", download=download)
     except RuntimeError as err:
-        raise FileNotFoundError(f"Imagenette is not in {root}; pass download=True (needs internet): {err}") from err
+        raise FileNotFoundError(
+            f"Imagenette is not in {root}: let torchvision download it (needs internet) ({err})"
+        ) from err
     return root / "imagenette2-320" / split
 
 
@@ -548,6 +583,12 @@ def load_datasets(
     """
     if mean not in ("pixel", "channel", "imagenet", "none"):
         raise ValueError(f"mean must be 'pixel', 'channel', 'imagenet' or 'none', got {mean!r}")
+    sets = _load_datasets(source, input_size, mean, augment, pca_std, download, max_stat_images, standardize)
+    check_classes(sets.train, sets.val)
+    return sets
+
+
+def _load_datasets(source, input_size, mean, augment, pca_std, download, max_stat_images, standardize) -> DataSets:
     name = str(source)
     small = name == "cifar10" or (input_size == 32 and name != "imagenette")
     standardize = small if standardize is None else standardize
@@ -565,6 +606,7 @@ def load_datasets(
         return DataSets(train, val, list(train.classes), name)
 
     root = imagenette(None, "train", download=download).parent if name == "imagenette" else resolve_folder(name)
+    root = data_root(root)
     splits = split_dirs(root)
     if "train" not in splits:
         warnings.warn(f"{root} has no train/ and val/ folders: validating on the training images", stacklevel=2)
@@ -581,9 +623,32 @@ def load_datasets(
     train.transform = Preprocess(mean_t, input_size, train=augment, pca_std=pca_std if augment else 0.0,
                                  eigval=eigval, eigvec=eigvec, std=std_t)  # fmt: skip
     val.transform = Preprocess(mean_t, input_size, train=False, std=std_t)
-    if train.classes != val.classes:
-        raise ValueError(f"{root}: train has classes {train.classes[:3]}..., val {val.classes[:3]}...: they must match")
     return DataSets(train, val, train.classes, name)
+
+
+def check_classes(train_set, val_set=None) -> list[str] | None:
+    """The training set's class names, checked: at least two, and the validation set's must be the same.
+
+    A validation folder missing a class would otherwise shift every later label by one.
+    """
+    classes = getattr(train_set, "classes", None)
+    if classes is None:
+        return None
+    classes = list(classes)
+    if len(classes) < 2:
+        raise ValueError(
+            f"the training data has {len(classes)} class ({', '.join(classes)}): a classifier needs at least 2 "
+            "(is the data one folder above its class folders?)"
+        )
+    val_classes = getattr(val_set, "classes", None)
+    if val_classes is not None and list(val_classes) != classes:
+        missing = sorted(set(classes) - set(val_classes))
+        extra = sorted(set(val_classes) - set(classes))
+        raise ValueError(
+            f"the validation classes differ from the training classes (missing: {missing or 'none'}, "
+            f"extra: {extra or 'none'}): labels would not line up"
+        )
+    return classes
 
 
 def tensor_moments(images: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
@@ -605,7 +670,7 @@ def tensor_moments(images: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tenso
 
 
 def _small_split(source: str, split: str) -> TensorImages:
-    root = resolve_folder(source)
+    root = data_root(resolve_folder(source))
     splits = split_dirs(root)
     if split not in splits:
         raise ValueError(f"{root} has no {split}/ folder (expected train/ and val/ or test/)")
@@ -614,8 +679,8 @@ def _small_split(source: str, split: str) -> TensorImages:
 
 def cached_statistics(dataset: ImageFolder, max_images: int = 10_000) -> dict[str, torch.Tensor]:
     """:func:`image_statistics`, computed once per folder and kept in the cache."""
-    key = hashlib.sha1(f"{dataset.root.resolve()}:{len(dataset)}:{max_images}".encode()).hexdigest()[:12]
-    path = cache_dir() / f"stats-{dataset.root.name}-{key}.pt"
+    key = index_fingerprint(dataset.root, dataset.samples, max_images)
+    path = cache_dir() / f"stats-{dataset.root.name}-{_path_key(dataset.root)}-{key}.pt"
     if path.is_file():
         return torch.load(path, weights_only=True)
     stats = image_statistics(dataset, max_images)

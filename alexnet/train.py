@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import csv
 import json
+import math
+import pickle
 import random
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -24,11 +27,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import parallel
-from .data import EpochLoader, atomic_save, ten_crops
+from .data import EpochLoader, atomic_save, check_classes, ten_crops
 from .model import AlexNet, AlexNetConfig, FourLayerCNN
 
 CHECKPOINT_FORMAT = "alexnet-lab/checkpoint"
-CHECKPOINT_VERSION = 1
+# 2: plain data only (loads with weights_only=True), the data's classes and preprocessing, skipped-image count.
+CHECKPOINT_VERSION = 2
+RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "epochs.csv")  # what makes a folder hold a run
 
 
 @dataclass
@@ -49,6 +54,9 @@ class TrainConfig:
     eval_batches: int | None = None  # cap on validation batches per epoch (None: all)
 
     def __post_init__(self) -> None:
+        for name in ("lr", "momentum", "weight_decay", "min_lr"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"TrainConfig: {name} must be a finite number, got {getattr(self, name)}")
         for name in ("lr", "batch_size"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"TrainConfig: {name} must be > 0, got {getattr(self, name)}")
@@ -126,6 +134,36 @@ class MetricsLog:
                     writer.writeheader()
                 writer.writerow(record)
 
+    def truncate(self, epoch: int, step: int) -> None:
+        """Drop what was logged after a checkpoint at (``epoch`` epochs done, ``step`` steps): a run killed after
+        writing a row but before its checkpoint replays those steps on resume and logs them again."""
+        if not self.dir:
+            return
+        jsonl = self.dir / "metrics.jsonl"
+        if jsonl.is_file():
+            kept = []
+            for line in jsonl.read_text().splitlines():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:  # a line cut short by the kill
+                    continue
+                if (record.get("kind") == "epoch" and record["epoch"] < epoch) or (
+                    record.get("kind") != "epoch" and record.get("step", 0) <= step
+                ):
+                    kept.append(line + "\n")
+            _atomic_write_text(jsonl, "".join(kept))
+        table = self.dir / "epochs.csv"
+        if table.is_file():
+            lines = table.read_text().splitlines(keepends=True)
+            rows = [line for line in lines[1:] if line.strip() and int(line.split(",", 1)[0]) < epoch]
+            _atomic_write_text(table, "".join(lines[:1] + rows))
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
 
 # ----------------------------------------------------------------------------------------------- trainer
 
@@ -138,7 +176,14 @@ class Trainer:
         train_set, val_set: data sets of (image, label), e.g. from :func:`alexnet.data.load_datasets`.
         config: :class:`TrainConfig` (the paper's recipe by default).
         log_dir: folder for ``metrics.jsonl``, ``epochs.csv`` and ``checkpoint.pt`` (None: keep nothing on disk).
+            A folder that already holds a run is never overwritten: load its ``checkpoint.pt`` to continue it, or
+            pass ``overwrite=True`` to start over (its logs are then cleared).
         spec: how to rebuild the model from a checkpoint (:class:`ModelSpec`); needed by ``evaluate`` on the CLI.
+        preprocessing: how the data were prepared (e.g. ``{"mean": "pixel", "augment": True}``), kept in the
+            checkpoint so that evaluation prepares them the same way. The class names come from the data sets.
+
+    Ctrl-C (SIGINT) and SIGTERM during ``run()`` in the main thread stop it between two steps and write the
+    checkpoint, so a resume continues exactly; ``interrupted`` then names the signal. A second Ctrl-C aborts.
 
     Thread safety: ``pause()``, ``resume()`` and ``stop()`` may be called from any thread while ``run()`` works;
     everything else belongs to the thread that runs.
@@ -154,8 +199,12 @@ class Trainer:
         log_dir: str | Path | None = None,
         spec: ModelSpec | None = None,
         dist_ctx: parallel.DistContext | None = None,
+        preprocessing: dict | None = None,
+        overwrite: bool = False,
     ) -> None:
         self.config = config or TrainConfig()
+        self.classes = check_classes(train_set, val_set)
+        self.preprocessing = dict(preprocessing or {})
         self.dist = dist_ctx
         if dist_ctx is not None:
             self.device = dist_ctx.device
@@ -180,8 +229,10 @@ class Trainer:
             self.optimizer, mode="min", factor=self.config.lr_decay, patience=self.config.plateau_patience,
             min_lr=self.config.min_lr,
         )  # fmt: skip
-        self.log = MetricsLog(log_dir)
         self.log_dir = Path(log_dir) if log_dir else None
+        self._unresumed_run = self._prepare_log_dir(overwrite)  # a run is here that we have not loaded
+        self.log = MetricsLog(log_dir)
+        self.interrupted: str | None = None  # "SIGINT" / "SIGTERM" when a signal stopped run()
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.history: list[dict] = []  # one record per step: live metrics for plots
         self.epochs: list[dict] = []  # one record per finished epoch
@@ -191,6 +242,29 @@ class Trainer:
         self._running = threading.Event()
         self._running.set()
         torch.manual_seed(self.config.seed)
+
+    def _prepare_log_dir(self, overwrite: bool) -> bool:
+        """Clear temporary files a killed run left; start over if asked. True if the folder holds a run."""
+        if self.log_dir is None:
+            return False
+        if self.log_dir.exists() and not self.log_dir.is_dir():
+            raise NotADirectoryError(f"log_dir {self.log_dir} is a file, not a folder")
+        for leftover in self.log_dir.glob(".checkpoint.pt.*.tmp"):  # a save cut short by SIGKILL
+            leftover.unlink(missing_ok=True)
+        existing = [name for name in RUN_FILES if (self.log_dir / name).exists()]
+        if existing and overwrite:
+            for name in existing:
+                (self.log_dir / name).unlink()
+            return False
+        return bool(existing)
+
+    def _check_not_overwriting(self) -> None:
+        if self._unresumed_run:
+            existing = ", ".join(name for name in RUN_FILES if (self.log_dir / name).exists())
+            raise FileExistsError(
+                f"{self.log_dir} already holds a run ({existing}): resume it from {self.log_dir / 'checkpoint.pt'}, "
+                "or start over with overwrite=True"
+            )
 
     # -- control from other threads ---------------------------------------------------------------
 
@@ -240,6 +314,7 @@ class Trainer:
 
         Returns the step's record: epoch, step, loss, top-1/top-5 error on the batch, lr, images/s.
         """
+        self._check_not_overwriting()
         batch = self._next_batch()
         if batch is None:  # the epoch's batches are used up (or the data set lost every image of the rest)
             self._end_epoch()
@@ -256,7 +331,9 @@ class Trainer:
         loss = F.cross_entropy(logits, y)
         if not torch.isfinite(loss):
             raise FloatingPointError(
-                f"loss became {loss.item()} at step {self.global_step} (lr {self.lr}): lower the learning rate"
+                f"loss became {loss.item()} at step {self.global_step} (lr {self.lr:g}, batch {len(y)}): training "
+                "diverged; lower the learning rate (e.g. by 10x). Networks with init='modern' on inputs at the "
+                "paper's raw 0-255 pixel scale diverge at the paper's lr 0.01: use init='paper' or lr 0.001"
             )
         self.optimizer.zero_grad(set_to_none=True)
         (loss * self.dist.loss_scale if self.dist else loss).backward()
@@ -324,9 +401,14 @@ class Trainer:
             raise ValueError(f"run: steps and epochs must be >= 0, got steps={steps}, epochs={epochs}")
         from tqdm.auto import tqdm
 
-        total = steps if steps is not None else max(0, epochs * self.steps_per_epoch - self.global_step)
+        self._check_not_overwriting()
+        if steps is not None:
+            total = steps
+        else:
+            total = max(0, (epochs - self.epoch) * self.steps_per_epoch - self.step_in_epoch)
         self._stop.clear()
-        with tqdm(total=total, desc="training", disable=not progress, unit="step") as bar:
+        self.interrupted = None
+        with _stop_on_signals(self), tqdm(total=total, desc="training", disable=not progress, unit="step") as bar:
             for _ in range(total):
                 self._running.wait()
                 if self._stop.is_set():
@@ -389,7 +471,7 @@ class Trainer:
 
         In a distributed run every rank must call it (the columns are gathered); rank 0's copy is the one saved.
         """
-        rng = dict(torch=torch.get_rng_state(), python=random.getstate(), numpy=np.random.get_state())
+        rng = dict(torch=torch.get_rng_state(), python=random.getstate(), numpy=_numpy_rng_state())
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
         model_state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
@@ -405,6 +487,8 @@ class Trainer:
             epoch_stats={k: v for k, v in self._epoch_stats.items() if k != "start"},
             train_config=asdict(self.config),
             epochs=self.epochs,
+            data=dict(self.preprocessing, classes=self.classes),
+            loader=dict(skipped=self.loader.skipped),
         )
 
     def save_checkpoint(self, path: str | Path | None) -> Path | None:
@@ -419,8 +503,24 @@ class Trainer:
         return Path(path)
 
     def load_checkpoint(self, path: str | Path) -> None:
-        """Restore a checkpoint written by :meth:`save_checkpoint` into this trainer, to continue exactly."""
+        """Restore a checkpoint written by :meth:`save_checkpoint` into this trainer, to continue exactly.
+
+        The checkpoint's classes must be the data's. When the trainer logs to a folder, that folder's run can only
+        be continued from its own checkpoint, and rows logged after the checkpoint (a run killed between writing
+        them and its next checkpoint) are dropped, since the resumed run logs those steps again.
+        """
         state = read_checkpoint(path)
+        if self._unresumed_run and Path(path).resolve() != (self.log_dir / "checkpoint.pt").resolve():
+            raise FileExistsError(
+                f"{self.log_dir} holds another run: resume into it only from its own checkpoint.pt, or start over "
+                "with overwrite=True"
+            )
+        saved_classes = (state.get("data") or {}).get("classes")
+        if saved_classes is not None and self.classes is not None and list(saved_classes) != self.classes:
+            raise ValueError(
+                f"checkpoint {path} was trained on {len(saved_classes)} classes ({_short(saved_classes)}), the data "
+                f"has {len(self.classes)} ({_short(self.classes)})"
+            )
         try:
             self.net.load_state_dict(state["model"])
         except RuntimeError as err:
@@ -437,22 +537,82 @@ class Trainer:
         self.global_step = progress["global_step"]
         self.epochs = list(state["epochs"])
         self._epoch_stats = dict(state["epoch_stats"], start=time.perf_counter())
+        self.loader.skipped = state.get("loader", {}).get("skipped", 0)
         self._batches = None
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
         random.setstate(rng["python"])
-        np.random.set_state(rng["numpy"])
+        _set_numpy_rng_state(rng["numpy"])
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
+        self.log.truncate(self.epoch, self.global_step)
+        self._unresumed_run = False
+
+
+def _short(names) -> str:
+    return ", ".join(list(names)[:4]) + (", ..." if len(names) > 4 else "")
+
+
+def _numpy_rng_state() -> dict:
+    """numpy's global RNG state as tensors and numbers: loads with ``weights_only=True``, unlike its ndarray."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return dict(kind=kind, keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos), has_gauss=int(has_gauss),
+                cached_gaussian=float(cached))  # fmt: skip
+
+
+def _set_numpy_rng_state(state) -> None:
+    if isinstance(state, dict):
+        keys = state["keys"].numpy().astype(np.uint32)
+        state = (state["kind"], keys, state["pos"], state["has_gauss"], state["cached_gaussian"])
+    np.random.set_state(state)  # version-1 checkpoints stored numpy's tuple as it is
+
+
+class _stop_on_signals:
+    """While ``run()`` works in the main thread: the first SIGINT or SIGTERM asks the trainer to stop after the
+    step in progress (never in the middle of one: the checkpoint written then resumes exactly); a second SIGINT
+    raises KeyboardInterrupt at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer, self.previous = trainer, {}
+
+    def _handle(self, signum, _frame) -> None:
+        self.trainer.interrupted = signal.Signals(signum).name
+        self.trainer.stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C aborts
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
 
 def read_checkpoint(path: str | Path) -> dict:
-    """Load and check a checkpoint file; a clear ValueError if it is missing, truncated or not ours."""
+    """Load and check a checkpoint file without running code from it; a clear error if it is missing, truncated,
+    unsafe or not ours.
+
+    ``torch.load(weights_only=True)`` unpickles tensors and plain Python data only, so a crafted file cannot run
+    code. Version-1 checkpoints also hold numpy's RNG state as an array: numpy's array reconstruction (which builds
+    arrays and runs nothing else) is allowed for them.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        with torch.serialization.safe_globals(_NUMPY_ARRAY_GLOBALS):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "Unsupported global" in str(err) or "GLOBAL" in str(err):
+            raise ValueError(
+                f"{path} is not a safe checkpoint: it asks to build objects other than tensors and plain data "
+                "(refused without running anything; only load files you trust with torch.load yourself)"
+            ) from None
+        raise ValueError(f"checkpoint {path} is corrupt or unreadable: {type(err).__name__}: {err}") from err
     except Exception as err:  # truncated or corrupt files raise many different errors
         raise ValueError(f"checkpoint {path} is corrupt or unreadable: {type(err).__name__}: {err}") from err
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
@@ -460,6 +620,20 @@ def read_checkpoint(path: str | Path) -> dict:
     if state.get("version", 0) > CHECKPOINT_VERSION:
         raise ValueError(f"checkpoint {path} is version {state['version']}; this code reads <= {CHECKPOINT_VERSION}")
     return state
+
+
+def _numpy_array_globals() -> list:
+    """What unpickling a numpy array needs: its reconstruction function, ndarray, dtype and the dtype classes."""
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct
+    names = [_reconstruct, np.ndarray, np.dtype]
+    names += [type(np.dtype(t)) for t in ("uint32", "int64", "float64")]
+    return names
+
+
+_NUMPY_ARRAY_GLOBALS = _numpy_array_globals()
 
 
 def load_model(path: str | Path, device: str = "cpu") -> nn.Module:
