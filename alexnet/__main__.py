@@ -1,8 +1,11 @@
-"""Command line: ``python -m alexnet train ...`` and ``python -m alexnet evaluate ...``.
+"""Command line: train a model, evaluate a checkpoint, reproduce Figure 1 (``train``, ``evaluate``, ``relu-vs-tanh``).
+
+A user error (missing data, a bad number, a run that would be overwritten) is one line on stderr and exit code 2;
+``--debug`` (or ALEXNET_DEBUG=1) shows the traceback instead.
 
 Examples:
     python -m alexnet train --model cifar-alexnet --data ../shared/data/cifar10-jpg.zip --epochs 3 --out runs/c10
-    python -m alexnet train --resume runs/c10/checkpoint.pt --epochs 5 --out runs/c10
+    python -m alexnet train --resume runs/c10/checkpoint.pt --epochs 5     # continues in runs/c10
     python -m alexnet train --model alexnet --data /data/imagenet --device cuda --kernels triton --out runs/in1k
     python -m alexnet evaluate --checkpoint runs/c10/checkpoint.pt --data ../shared/data/cifar10-jpg.zip
     python -m alexnet relu-vs-tanh --data ../shared/data/cifar10-jpg.zip --init modern
@@ -11,16 +14,59 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import math
+import os
+import signal
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
 
-from .train import MODELS, ModelSpec, TrainConfig, Trainer, input_size_of, load_model, read_checkpoint
+from .experiments.recipes import RECIPES
+from .train import MODELS, RUN_FILES, ModelSpec, TrainConfig, Trainer, input_size_of, load_model, read_checkpoint
 
 
-def _add_data_args(parser: argparse.ArgumentParser) -> None:
+class UsageError(Exception):
+    """A mistake in what the user asked for: reported as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (its default prints the whole usage block first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _number(kind, low: float, inclusive: bool, what: str):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not math.isfinite(value) or value < low or (value == low and not inclusive):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
+        return value
+
+    return parse
+
+
+positive_int = _number(int, 0, False, "an integer >= 1")
+nonnegative_int = _number(int, 0, True, "an integer >= 0")
+positive_float = _number(float, 0.0, False, "a finite number > 0")
+nonnegative_float = _number(float, 0.0, True, "a finite number >= 0")
+
+# train's options and their defaults. They are parsed as None so that a resume can tell given from not given:
+# what is not given comes from the checkpoint.
+TRAIN_DEFAULTS = dict(
+    model="alexnet", mean="pixel", no_augment=False, batch_size=128, lr=0.01, momentum=0.9, weight_decay=5e-4,
+    kernels="auto", init="paper", activation="relu", seed=0,
+)  # fmt: skip
+
+
+def _add_data_args(parser: argparse.ArgumentParser, mean_default: str | None = "pixel") -> None:
     parser.add_argument(
         "--data",
         required=True,
@@ -29,41 +75,51 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--mean",
-        default="pixel",
+        default=mean_default,
         choices=("pixel", "channel", "imagenet", "none"),
-        help="mean to subtract: the training set's mean image (the paper), its mean colour, ImageNet's, or none",
+        help="mean to subtract: the training set's mean image (the paper, the default), its mean colour, "
+        "ImageNet's, or none" + ("" if mean_default else "; default: what the checkpoint was trained with"),
     )
     parser.add_argument("--download", action="store_true", help="let torchvision download cifar10/imagenette")
-    parser.add_argument("--workers", type=int, default=0, help="data-loading processes (0: load in this process)")
+    parser.add_argument("--workers", type=nonnegative_int, default=0, help="data-loading processes (0: this one)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m alexnet", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(
+        prog="python -m alexnet",
+        description="AlexNet lab: train (the paper's recipe), evaluate a checkpoint, relu-vs-tanh (Figure 1).",
+        epilog="Run 'python -m alexnet COMMAND --help' for a command's options.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     train = sub.add_parser(
         "train",
         help="train a model (the paper's recipe by default)",
         description="Train with SGD (momentum 0.9, weight decay 5e-4, batch 128, lr 0.01 divided by 10 when the "
         "validation error plateaus). Writes metrics.jsonl, epochs.csv and checkpoint.pt (after every epoch and "
-        "when interrupted with Ctrl-C) to --out.",
+        "when stopped with Ctrl-C or SIGTERM, between two steps) to --out. A folder that holds a run is never "
+        "overwritten: continue it with --resume, or start over with --overwrite. On --resume, options not given "
+        "come from the checkpoint; --lr and --epochs/--steps may change, other settings may not.",
     )
-    train.add_argument("--model", default="alexnet", choices=MODELS, help="network (default: the paper's AlexNet)")
-    _add_data_args(train)
-    train.add_argument("--epochs", type=int, default=90, help="train until this many epochs are done in total")
-    train.add_argument("--steps", type=int, default=None, help="train this many mini-batches instead of --epochs")
-    train.add_argument("--batch-size", type=int, default=128)
-    train.add_argument("--lr", type=float, default=0.01)
-    train.add_argument("--momentum", type=float, default=0.9)
-    train.add_argument("--weight-decay", type=float, default=5e-4)
+    train.add_argument("--model", default=None, choices=MODELS, help="network (default: the paper's AlexNet)")
+    _add_data_args(train, mean_default=None)
+    train.add_argument("--subset", type=positive_int, default=None, help="train on this many images (32x32 data)")
+    train.add_argument("--epochs", type=nonnegative_int, default=90, help="train until this many epochs are done")
+    train.add_argument("--steps", type=nonnegative_int, default=None, help="train this many mini-batches instead")
+    train.add_argument("--batch-size", type=positive_int, default=None, help="default 128")
+    train.add_argument("--lr", type=positive_float, default=None, help="default 0.01")
+    train.add_argument("--momentum", type=nonnegative_float, default=None, help="default 0.9")
+    train.add_argument("--weight-decay", type=nonnegative_float, default=None, help="default 5e-4")
     train.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
-    train.add_argument("--kernels", default="auto", choices=("auto", "triton", "torch"), help="LRN/pool backend")
-    train.add_argument("--init", default="paper", choices=("paper", "modern"), help="weight initialisation")
-    train.add_argument("--activation", default="relu", choices=("relu", "tanh"), help="four-layer model only")
-    train.add_argument("--no-augment", action="store_true", help="no random crops, flips or colour noise")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", required=True, help="folder for metrics and checkpoints")
-    train.add_argument("--resume", default=None, help="checkpoint to continue from (model settings come from it)")
+    train.add_argument("--kernels", default=None, choices=("auto", "triton", "torch"), help="LRN/pool backend")
+    train.add_argument("--init", default=None, choices=("paper", "modern"), help="weight initialisation")
+    train.add_argument("--activation", default=None, choices=("relu", "tanh"), help="four-layer model only")
+    train.add_argument("--no-augment", action="store_true", default=None, help="no random crops, flips or colour")
+    train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--out", default=None, help="folder for metrics and checkpoints (default on --resume: its)")
+    train.add_argument("--resume", default=None, help="checkpoint to continue from")
+    train.add_argument("--overwrite", action="store_true", help="start over in an --out that holds a run")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument(
         "--parallel",
@@ -75,105 +131,260 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--devices", nargs=2, default=None, metavar=("DEV0", "DEV1"),
                        help="one process, column 0 on DEV0 and column 1 on DEV1 (e.g. cuda:0 cuda:1)")  # fmt: skip
 
-    evaluate = sub.add_parser("evaluate", help="top-1/top-5 error of a checkpoint")
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="top-1/top-5 error of a checkpoint",
+        description="Top-1 and top-5 error (and loss) of a checkpoint on the validation images of --data, prepared "
+        "as the checkpoint's training data were (its mean), on the centre crop or the paper's ten crops.",
+    )
     evaluate.add_argument("--checkpoint", required=True)
-    _add_data_args(evaluate)
+    _add_data_args(evaluate, mean_default=None)
     evaluate.add_argument("--ten-crop", action="store_true", help="average over the paper's ten crops")
-    evaluate.add_argument("--batch-size", type=int, default=128)
+    evaluate.add_argument("--batch-size", type=positive_int, default=128)
     evaluate.add_argument("--device", default="cpu")
 
     figure1 = sub.add_parser(
         "relu-vs-tanh",
         help="reproduce Figure 1: ReLU vs tanh convergence on CIFAR-10",
-        description="Train the four-layer CNN with ReLU and with tanh (each over its learning-rate grid, no "
-        "regularization) until the training error reaches --target; write results-<init>.json and "
-        "figure1-<init>.png to --out and print a summary. Run it once per --init to see how the answer moves.",
+        description="Figure 1 under a named recipe (default: cuda-convnet's, the paper's own): each activation's "
+        "learning rate searched over its grid (runs that can no longer win stop early), the chosen lr repeated "
+        "with --seeds seeds, until the training error reaches --target. Writes results-<recipe>.json (after every "
+        "run: --resume continues a killed sweep) and figure1-<recipe>.png to --out. The committed results are only "
+        "rewritten when --out names their folder and --resume or --overwrite is given.",
     )
+    figure1.add_argument("--recipe", default="cuda-convnet", choices=tuple(RECIPES), help="default: cuda-convnet")
     figure1.add_argument("--data", default="cifar10", help="'cifar10' (torchvision) or an image-folder copy/zip")
-    figure1.add_argument("--lrs", type=float, nargs="+", default=None, help="one grid for both activations")
-    figure1.add_argument("--lrs-relu", type=float, nargs="+", default=None, help="grid for ReLU (default 0.02)")
-    figure1.add_argument("--lrs-tanh", type=float, nargs="+", default=None, help="grid for tanh (default 0.02)")
+    figure1.add_argument("--download", action="store_true", help="let torchvision download cifar10")
+    figure1.add_argument("--lrs", type=positive_float, nargs="+", default=None, help="one grid for both")
+    figure1.add_argument("--lrs-relu", type=positive_float, nargs="+", default=None, help="grid for ReLU")
+    figure1.add_argument("--lrs-tanh", type=positive_float, nargs="+", default=None, help="grid for tanh")
+    figure1.add_argument("--seeds", type=positive_int, default=3, help="runs of each chosen lr (default 3)")
     figure1.add_argument("--target", type=float, default=0.25, help="training error to reach (default 0.25)")
-    figure1.add_argument("--max-epochs", type=int, default=20)
-    figure1.add_argument("--batch-size", type=int, default=128)
-    figure1.add_argument("--init", default="modern", choices=("modern", "paper"))
-    figure1.add_argument("--subset", type=int, default=None, help="train on this many images only")
-    figure1.add_argument("--record-every", type=int, default=50, help="iterations per point of the fine curve")
-    figure1.add_argument("--seed", type=int, default=0)
+    figure1.add_argument("--max-epochs", type=positive_int, default=60)
+    figure1.add_argument("--batch-size", type=positive_int, default=128)
+    figure1.add_argument("--subset", type=positive_int, default=None, help="train on this many images only")
     figure1.add_argument("--device", default="cpu")
-    figure1.add_argument("--out", default="benchmarks/results/relu_vs_tanh")
+    figure1.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: torch's)")
+    figure1.add_argument("--out", default="runs/relu_vs_tanh", help="results folder (default: runs/relu_vs_tanh)")
+    figure1.add_argument("--resume", action="store_true", help="continue the sweep whose results are in --out")
+    figure1.add_argument("--overwrite", action="store_true", help="replace results already in --out")
     figure1.add_argument("--quiet", action="store_true")
     return parser
 
 
-def cmd_relu_vs_tanh(args) -> int:
-    from .experiments import relu_vs_tanh as exp
+def check_device(device: str, option: str = "--device") -> None:
+    """Refuse a device this machine does not have, before any data are loaded."""
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise UsageError(f"{option} {device}: not a device name (cpu, cuda, cuda:1, ...)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"{option} {device}: no CUDA GPU is visible here (torch.cuda.is_available() is False)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise UsageError(f"{option} {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
 
-    lrs = {k: list(v) for k, v in exp.DEFAULT_LRS.items()}
+
+def check_kernels(kernels: str, devices: list[str]) -> None:
+    if kernels != "triton":
+        return
+    from kernels._utils import HAS_TRITON, interpreter_enabled
+
+    if not HAS_TRITON:
+        raise UsageError("--kernels triton: the triton package is not installed")
+    if any(torch.device(d).type != "cuda" for d in devices) and not interpreter_enabled():
+        raise UsageError(
+            "--kernels triton needs a CUDA --device (or TRITON_INTERPRET=1 for Triton's slow CPU interpreter); "
+            "use --kernels auto or torch on the CPU"
+        )
+
+
+def check_writable_folder(path: Path, option: str) -> None:
+    """``path`` is (or can be made) a folder we can write to: checked before hours of training, not after."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{option} {path} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise UsageError(f"{option} {path} is not writable: {err.strerror or err}") from None
+
+
+def cmd_relu_vs_tanh(args) -> int:
+    from .data import load_datasets
+    from .experiments import figure1
+
+    lrs = {}
     if args.lrs is not None:
         lrs = {"relu": args.lrs, "tanh": args.lrs}
     if args.lrs_relu is not None:
         lrs["relu"] = args.lrs_relu
     if args.lrs_tanh is not None:
         lrs["tanh"] = args.lrs_tanh
-    settings = exp.Settings(
-        data=args.data, lrs=lrs, target=args.target, max_epochs=args.max_epochs, batch_size=args.batch_size,
-        init=args.init, seed=args.seed, record_every=args.record_every, device=args.device, subset=args.subset,
+    settings = figure1.SearchSettings(
+        recipe=args.recipe, lrs=lrs, seeds=args.seeds, target=args.target, max_epochs=args.max_epochs,
+        batch_size=args.batch_size, data=str(args.data), subset=args.subset, device=args.device,
     )  # fmt: skip
-    results = exp.run_experiment(settings, progress=not args.quiet)
-    json_path, png_path = exp.save(results, args.out)
-    print(exp.summary(results))
-    print(f"saved {json_path} and {png_path}")
+    check_device(args.device)
+    if args.resume and args.overwrite:
+        raise UsageError("--resume continues the results in --out, --overwrite replaces them: give one")
+    out = Path(args.out)
+    check_writable_folder(out, "--out")
+    paths = figure1.result_paths(out, args.recipe)
+    existing = [p.name for p in paths if p.exists()]
+    if existing and not (args.overwrite or args.resume):
+        raise UsageError(
+            f"--out {out} already holds {', '.join(existing)}: pass --resume to continue that sweep or --overwrite "
+            "to replace it"
+        )
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    train_set = load_datasets(args.data, input_size=32, mean="none", augment=False, download=args.download).train
+    results = figure1.run_search(
+        settings, train_set.images, train_set.labels, out, resume=args.resume, progress=not args.quiet
+    )
+    figure1.plot(results, paths[1])
+    print(figure1.describe(results))
+    print(f"saved {paths[0]} and {paths[1]}")
     return 0
 
 
-def _spec_from_args(args, num_classes: int) -> ModelSpec:
-    if args.model == "four-layer":
-        return ModelSpec("four-layer", dict(activation=args.activation, num_classes=num_classes, init=args.init))
-    return ModelSpec(args.model, dict(num_classes=num_classes, kernels=args.kernels, init=args.init))
+def _settings_of(state: dict) -> dict:
+    """train's options as a checkpoint recorded them (None where an older checkpoint did not)."""
+    spec = state.get("model_spec") or {}
+    kwargs = spec.get("kwargs", {})
+    config = state.get("train_config", {})
+    data = state.get("data") or {}
+    augment = data.get("augment")
+    return dict(
+        model=spec.get("name"), mean=data.get("mean"), no_augment=None if augment is None else not augment,
+        batch_size=config.get("batch_size"), lr=config.get("lr"), momentum=config.get("momentum"),
+        weight_decay=config.get("weight_decay"), kernels=kwargs.get("kernels"), init=kwargs.get("init"),
+        activation=kwargs.get("activation"), seed=config.get("seed"),
+    )  # fmt: skip
+
+
+# Settings a resume may change: the learning rate (applied and recorded) and the kernels' backend (the same
+# function, computed elsewhere). The epochs or steps to train are not settings but how far to go.
+CHANGEABLE_ON_RESUME = ("lr", "kernels")
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def resolve_train_settings(args) -> tuple[dict, dict | None]:
+    """(settings, checkpoint state or None): defaults for a new run; the checkpoint's, checked, for a resume."""
+    given = {key: getattr(args, key) for key in TRAIN_DEFAULTS if getattr(args, key) is not None}
+    if not args.resume:
+        return {**TRAIN_DEFAULTS, **given}, None
+    state = read_checkpoint(args.resume)
+    saved = _settings_of(state)
+    conflicts = [
+        f"{_option(key)} {value} (the checkpoint has {saved[key]})"
+        for key, value in given.items()
+        if key not in CHANGEABLE_ON_RESUME and saved[key] is not None and value != saved[key]
+    ]
+    if conflicts:
+        raise UsageError(
+            f"--resume {args.resume}: {'; '.join(conflicts)}: a resumed run keeps its settings (leave these out, "
+            "or start a new run)"
+        )
+    settings = {key: saved[key] if saved[key] is not None else TRAIN_DEFAULTS[key] for key in TRAIN_DEFAULTS}
+    settings.update({key: given[key] for key in CHANGEABLE_ON_RESUME if key in given})
+    return settings, state
+
+
+def _spec_from_settings(settings: dict, num_classes: int) -> ModelSpec:
+    if settings["model"] == "four-layer":
+        kwargs = dict(activation=settings["activation"], num_classes=num_classes, init=settings["init"])
+        return ModelSpec("four-layer", kwargs)
+    kwargs = dict(num_classes=num_classes, kernels=settings["kernels"], init=settings["init"])
+    return ModelSpec(settings["model"], kwargs)
+
+
+def check_out_folder(out: Path, resume: str | None, overwrite: bool) -> None:
+    """Never lose a run: an --out that holds one is only continued (from its own checkpoint) or, if asked, reset."""
+    existing = [name for name in RUN_FILES if (out / name).exists()]
+    own_checkpoint = resume is not None and Path(resume).resolve() == (out / "checkpoint.pt").resolve()
+    if overwrite and own_checkpoint:
+        raise UsageError(f"--overwrite would delete {resume}, the checkpoint --resume continues from")
+    if not existing or overwrite or own_checkpoint:
+        return
+    if resume is None:
+        raise UsageError(
+            f"--out {out} already holds a run ({', '.join(existing)}): continue it with --resume "
+            f"{out / 'checkpoint.pt'}, or start over with --overwrite"
+        )
+    raise UsageError(f"--out {out} holds another run: resume into a new folder, or pass --overwrite to replace it")
 
 
 def cmd_train(args) -> int:
     from .data import load_datasets
 
-    spec = ModelSpec(**read_checkpoint(args.resume)["model_spec"]) if args.resume else None
-    size = spec.input_size if spec else ModelSpec(args.model).input_size  # no model is built just to ask
-    data = load_datasets(
-        args.data, input_size=size, mean=args.mean, augment=not args.no_augment, download=args.download
-    )
+    settings, state = resolve_train_settings(args)
+    if args.out is None and args.resume is None:
+        raise UsageError("--out is required: the folder for the run's checkpoint and metrics")
+    out = Path(args.out) if args.out is not None else Path(args.resume).parent
+    devices = list(args.devices) if args.devices else [args.device]
+    for option, device in zip(("--devices", "--devices") if args.devices else ("--device",), devices):
+        check_device(device, option)
+    check_kernels(settings["kernels"], devices)
+    check_writable_folder(out, "--out")
+    check_out_folder(out, args.resume, args.overwrite)
+
+    spec = ModelSpec(**state["model_spec"]) if state else None
+    if spec is not None and spec.name != "four-layer":
+        spec.kwargs["kernels"] = settings["kernels"]
+    size = spec.input_size if spec else ModelSpec(settings["model"]).input_size  # no model is built just to ask
+    augment = not settings["no_augment"]
+    data = load_datasets(args.data, input_size=size, mean=settings["mean"], augment=augment, download=args.download)
+    if args.subset is not None:
+        if not hasattr(data.train, "subset"):
+            raise UsageError("--subset works on 32x32 data sets (CIFAR-10 and other small-image folders)")
+        data.train = data.train.subset(min(args.subset, len(data.train)), seed=settings["seed"])
     if spec is None:
-        spec = _spec_from_args(args, num_classes=len(data.classes))
+        spec = _spec_from_settings(settings, num_classes=len(data.classes))
     dist_ctx = None
     if args.parallel != "none":
         from .parallel import init_distributed
 
         dist_ctx = init_distributed(args.parallel)
-    torch.manual_seed(args.seed)  # every rank builds the same initial weights
+    torch.manual_seed(settings["seed"])  # every rank builds the same initial weights
     model = spec.build()
     if args.devices:
         from .parallel import place_columns
 
         place_columns(model, args.devices)
     config = TrainConfig(
-        lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, batch_size=args.batch_size,
-        seed=args.seed, device=args.device, num_workers=args.workers,
+        lr=settings["lr"], momentum=settings["momentum"], weight_decay=settings["weight_decay"],
+        batch_size=settings["batch_size"], seed=settings["seed"], device=args.device, num_workers=args.workers,
     )  # fmt: skip
-    trainer = Trainer(model, data.train, data.val, config, log_dir=args.out, spec=spec, dist_ctx=dist_ctx)
+    preprocessing = dict(mean=settings["mean"], augment=augment, subset=args.subset)
+    trainer = Trainer(
+        model, data.train, data.val, config, log_dir=out, spec=spec, dist_ctx=dist_ctx, preprocessing=preprocessing,
+        overwrite=args.overwrite,
+    )  # fmt: skip
     if args.resume:
         trainer.load_checkpoint(args.resume)
+        # A new --lr is applied; the run's own (the same command line again) leaves the schedule's lr alone.
+        if args.lr is not None and args.lr != _settings_of(state)["lr"]:
+            print(f"lr: {trainer.lr:g} -> {args.lr:g} (recorded in the checkpoint)")
+            trainer.set_lr(args.lr)
         print(f"resumed {args.resume} at epoch {trainer.epoch}, step {trainer.global_step}")
     print(f"training {spec.name} on {data.source}: {len(data.train)} train / {len(data.val)} val images, "
           f"{len(data.classes)} classes, {trainer.steps_per_epoch} steps per epoch")  # fmt: skip
-    try:
-        if args.steps is not None:
-            trainer.run(steps=args.steps, progress=not args.quiet)
-        else:
-            trainer.run(epochs=args.epochs, progress=not args.quiet)
-    except KeyboardInterrupt:
-        path = trainer.save_checkpoint(Path(args.out) / "checkpoint.pt")
-        print(f"\ninterrupted: saved {path}; continue with --resume {path}")
-        return 130
-    path = trainer.save_checkpoint(Path(args.out) / "checkpoint.pt")
+    if args.steps is not None:
+        trainer.run(steps=args.steps, progress=not args.quiet)
+    else:
+        trainer.run(epochs=args.epochs, progress=not args.quiet)
+    path = out / "checkpoint.pt"
+    if trainer.interrupted:  # run() stopped between two steps and saved
+        print(f"\n{trainer.interrupted}: stopped at step {trainer.global_step}, saved {path}; continue with "
+              f"--resume {path}", file=sys.stderr)  # fmt: skip
+        return 130 if trainer.interrupted == "SIGINT" else 143
+    trainer.save_checkpoint(path)
     if dist_ctx is not None:
         import torch.distributed as dist
 
@@ -188,26 +399,75 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .data import load_datasets
-    from .train import Trainer
 
+    state = read_checkpoint(args.checkpoint)
+    check_device(args.device)
+    recorded = state.get("data") or {}
+    if args.mean is not None and recorded.get("mean") not in (None, args.mean):
+        raise UsageError(
+            f"--mean {args.mean}: the checkpoint was trained with --mean {recorded['mean']} (leave --mean out to "
+            "use it)"
+        )
+    mean = args.mean or recorded.get("mean") or "pixel"
     model = load_model(args.checkpoint, args.device)
     size = input_size_of(model)
-    data = load_datasets(args.data, input_size=size, mean=args.mean, augment=False, download=args.download)
+    if args.ten_crop and size == 32:
+        raise UsageError("--ten-crop needs an ImageNet-size model (crops of a 256x256 image)")
+    data = load_datasets(args.data, input_size=size, mean=mean, augment=False, download=args.download)
+    saved_classes = recorded.get("classes")
+    if saved_classes is not None and list(saved_classes) != list(data.classes):
+        raise UsageError(
+            f"{args.checkpoint} was trained on {len(saved_classes)} classes, --data {args.data} has "
+            f"{len(data.classes)} ({', '.join(data.classes[:4])}{', ...' if len(data.classes) > 4 else ''})"
+        )
     if args.ten_crop:
-        if size == 32:
-            raise SystemExit("evaluate: --ten-crop needs an ImageNet-size model (crops of a 256x256 image)")
         data.val.transform.crop = 256  # the full image: the ten crops are taken in evaluate()
-    trainer = Trainer(model, data.train, data.val, TrainConfig(batch_size=args.batch_size, device=args.device))
+    config = TrainConfig(batch_size=args.batch_size, device=args.device, num_workers=args.workers)
+    trainer = Trainer(model, data.train, data.val, config)
     result = trainer.evaluate(ten_crop=args.ten_crop)
-    print(json.dumps(dict(checkpoint=args.checkpoint, data=str(args.data), ten_crop=args.ten_crop, **result)))
+    print(json.dumps(dict(checkpoint=args.checkpoint, data=str(args.data), mean=mean, ten_crop=args.ten_crop,
+                          **result)))  # fmt: skip
     return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "relu-vs-tanh": cmd_relu_vs_tanh}
+# Errors that are the user's to fix (exit 2); anything else is one line too, with a pointer to --debug (exit 1).
+USER_ERRORS = (UsageError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError)
+
+
+def describe(err: BaseException) -> str:
+    """One line for an exception: OSError's own words (``no space left on device: path``), else its message."""
+    if isinstance(err, OSError) and err.strerror:
+        text = err.strerror[0].lower() + err.strerror[1:]
+        return f"{text}: {err.filename}" if err.filename else text
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "relu-vs-tanh": cmd_relu_vs_tanh}
-    return commands[args.command](args)
+    debug = args.debug or os.environ.get("ALEXNET_DEBUG") == "1"
+    prog = f"python -m alexnet {args.command}"
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"\n{prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        if debug:
+            raise
+        if isinstance(err, USER_ERRORS) or (isinstance(err, OSError) and err.errno == errno.ENOSPC):
+            print(f"{prog}: error: {describe(err)}", file=sys.stderr)
+            return 2
+        if isinstance(err, FloatingPointError):  # training diverged: the message says what to change
+            print(f"{prog}: error: {describe(err)}", file=sys.stderr)
+            return 1
+        print(f"{prog}: error: {type(err).__name__}: {describe(err)} (--debug shows the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the work is done and saved: a late Ctrl-C changes nothing
+    sys.exit(code)

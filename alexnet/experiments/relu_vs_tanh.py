@@ -247,6 +247,11 @@ def plot(results: dict, path: str | Path | None = None):
     return fig
 
 
+def result_paths(out: str | Path, init: str) -> tuple[Path, Path]:
+    """Where :func:`save` writes the results of one ``init``: ``results-<init>.json`` and ``figure1-<init>.png``."""
+    return Path(out) / f"results-{init}.json", Path(out) / f"figure1-{init}.png"
+
+
 def save(results: dict, out: str | Path) -> tuple[Path, Path]:
     """Write ``results-<init>.json`` and ``figure1-<init>.png`` into ``out``; return their paths."""
     import matplotlib
@@ -254,8 +259,7 @@ def save(results: dict, out: str | Path) -> tuple[Path, Path]:
     matplotlib.use("Agg")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    init = results["settings"]["init"]
-    json_path, png_path = out / f"results-{init}.json", out / f"figure1-{init}.png"
+    json_path, png_path = result_paths(out, results["settings"]["init"])
     json_path.write_text(json.dumps(results, indent=1) + "\n")
     plot(results, png_path)
     return json_path, png_path

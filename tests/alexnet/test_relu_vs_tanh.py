@@ -1,13 +1,13 @@
-"""The Figure 1 experiment: runs end to end, writes the documented JSON, computes the ratio from the curves."""
+"""The first Figure 1 experiment (the ``standardized`` setup, library API behind notebook 03's committed curves):
+runs end to end, writes the documented JSON, computes the ratio from the curves. The CLI's recipe search is
+tested in test_figure1.py."""
 
 import json
 
 import pytest
 
-from alexnet.__main__ import main
 from alexnet.experiments import relu_vs_tanh as exp
 
-from .conftest import CIFAR_ZIP, needs_cifar
 from .test_train import synthetic_sets
 
 RUN_KEYS = {
@@ -91,18 +91,3 @@ def test_load_refuses_other_json(tmp_path):
     (tmp_path / "x.json").write_text('{"schema": "other"}')
     with pytest.raises(ValueError, match="not a relu-vs-tanh results file"):
         exp.load(tmp_path / "x.json")
-
-
-@needs_cifar
-def test_cli_on_a_real_cifar10_subset(tmp_path, capsys):
-    args = ["relu-vs-tanh", "--data", str(CIFAR_ZIP), "--subset", "512", "--max-epochs", "2", "--target", "0.85",
-            "--lrs", "0.01", "--out", str(tmp_path), "--quiet"]  # fmt: skip
-    assert main(args) == 0
-    out = capsys.readouterr().out
-    assert (
-        "Four-layer CNN on 512 CIFAR-10 training images" in out
-        and "the paper reports about 6x" in out
-        or "No ratio" in out
-    )
-    results = exp.load(tmp_path / "results-modern.json")
-    assert results["settings"]["train_images"] == 512 and (tmp_path / "figure1-modern.png").is_file()

@@ -1,0 +1,331 @@
+"""Figure 1 as the paper ran it: each activation's learning rate searched independently, then repeated over seeds.
+
+For one recipe (:mod:`alexnet.experiments.recipes`), each activation runs over its learning-rate grid (factor-2
+steps around the recipe's base lr, the best-guess first); a run stops at the target training error, at
+``max_epochs``, when the loss diverges, or as soon as it can no longer beat the fewest epochs to target already
+found for its activation (pruned). The fastest lr of each activation then runs with more seeds (initial weights
+and data order). The ratio is tanh's epochs to target over ReLU's, per seed, reported as median and range.
+
+Training is a plain loop on one uint8 tensor kept on the training device: batches are indexed there, so a GPU
+does an epoch of these nets in about a second and a CPU pays no data-loading cost.
+
+Results (``results-<recipe>.json``, schema ``alexnet-lab/figure1-search/1``) are rewritten after every run, so a
+killed sweep resumes (``resume=True``) without rerunning what finished. Each run records its per-epoch training
+error and per-layer statistics (mean |W|, pre-activation std, tanh saturation / dead ReLUs).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .recipes import ACTIVATIONS, Inputs, Recipe, build_network, get_recipe, input_statistics, layer_statistics
+from .recipes import param_groups as recipe_param_groups
+
+SCHEMA = "alexnet-lab/figure1-search/1"
+PROBE_IMAGES = 512  # the fixed batch the per-layer statistics are measured on
+
+
+def default_grid(base_lr: float) -> list[float]:
+    """Factor-2 steps around ``base_lr``: 1/4x ... 16x (2.5e-4 ... 1.6e-2 for cuda-convnet's 0.001)."""
+    return [base_lr * 2.0**k for k in range(-2, 5)]
+
+
+@dataclass
+class SearchSettings:
+    recipe: str = "cuda-convnet"
+    lrs: dict = field(default_factory=dict)  # {activation: [lr, ...]}; empty: default_grid of the recipe
+    seeds: int = 3  # runs of the chosen lr per activation (seed 0 is the search's)
+    target: float = 0.25
+    max_epochs: int = 60
+    batch_size: int = 128
+    momentum: float = 0.9
+    data: str = "cifar10"
+    subset: int | None = None
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        recipe = get_recipe(self.recipe)
+        if not 0 < self.target < 1:
+            raise ValueError(f"target must be a training error in (0, 1), got {self.target}")
+        if set(self.lrs) - set(ACTIVATIONS):
+            raise ValueError(f"lrs: activations must be among {ACTIVATIONS}, got {sorted(self.lrs)}")
+        for activation in ACTIVATIONS:
+            grid = self.lrs.setdefault(activation, default_grid(recipe.base_lr))
+            if not grid:
+                raise ValueError(f"the learning-rate grid for {activation} is empty: give at least one lr")
+            if any(not math.isfinite(lr) or lr <= 0 for lr in grid):
+                raise ValueError(f"learning rates must be finite and > 0, got {grid} for {activation}")
+        if self.seeds < 1 or self.max_epochs < 1 or self.batch_size < 1:
+            raise ValueError("seeds, max_epochs and batch_size must be >= 1")
+
+    def identity(self) -> dict:
+        """What must match for runs of an earlier sweep to be reused."""
+        keep = ("recipe", "target", "max_epochs", "batch_size", "momentum", "data", "subset")
+        return {key: getattr(self, key) for key in keep}
+
+
+def search_order(grid: list[float], base_lr: float) -> list[float]:
+    """The grid, nearest the base lr first: the likely winners run first and prune the rest early."""
+    return sorted(grid, key=lambda lr: (abs(math.log(lr / base_lr)), lr))
+
+
+def train_run(
+    recipe: Recipe, activation: str, lr: float, seed: int, images: torch.Tensor, labels: torch.Tensor,
+    inputs: Inputs, settings: SearchSettings, stop_after: int | None = None, progress: bool = False,
+) -> dict:  # fmt: skip
+    """Train one network until its epoch training error reaches the target (or it diverges, is pruned after
+    ``stop_after`` epochs, or reaches ``max_epochs``). images: (N, 3, 32, 32) uint8 on the training device."""
+    from tqdm.auto import tqdm
+
+    device = images.device
+    net = build_network(recipe, activation, inputs.scalar_std, seed).to(device)
+    optimizer = torch.optim.SGD(recipe_param_groups(net, recipe, lr, inputs.scalar_std), momentum=settings.momentum)
+    probe = inputs.prepare(images[:PROBE_IMAGES])
+    count = len(images)
+    epochs, layers, diverged, pruned = [], [], False, False
+    start = time.perf_counter()
+    bar = tqdm(total=settings.max_epochs, desc=f"{recipe.name} {activation} lr={lr:g} seed={seed}", unit="epoch",
+               disable=not progress, leave=False)  # fmt: skip
+    for epoch in range(1, settings.max_epochs + 1):
+        if stop_after is not None and epoch > stop_after:  # even reaching the target now would not be faster
+            pruned = True
+            break
+        order = torch.randperm(count, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)).to(device)
+        wrong = torch.zeros((), device=device)
+        epoch_start = time.perf_counter()
+        net.train()
+        for first in range(0, count, settings.batch_size):
+            index = order[first : first + settings.batch_size]
+            logits = net(inputs.prepare(images[index]))
+            loss = F.cross_entropy(logits, labels[index])  # the mini-batch mean, as cuda-convnet's gradient
+            if not torch.isfinite(loss):
+                diverged = True
+                break
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            wrong += (logits.detach().argmax(1) != labels[index]).sum()
+        if diverged:
+            break
+        error = wrong.item() / count
+        epochs.append(dict(epoch=epoch, train_error=error, seconds=time.perf_counter() - epoch_start))
+        net.eval()
+        layers.append(dict(epoch=epoch, **layer_statistics(net, probe, activation)))
+        bar.update(1)
+        bar.set_postfix(train_error=f"{error:.3f}")
+        if error <= settings.target:
+            break
+    bar.close()
+    reached = next((e["epoch"] for e in epochs if e["train_error"] <= settings.target), None)
+    errors = [e["train_error"] for e in epochs]
+    return dict(
+        recipe=recipe.name, activation=activation, lr=lr, seed=seed, epochs=epochs, layers=layers,
+        reached_target=reached is not None, epochs_to_target=reached, diverged=diverged, pruned=pruned,
+        final_train_error=errors[-1] if errors else None, best_train_error=min(errors) if errors else None,
+        wall_s=time.perf_counter() - start,
+    )  # fmt: skip
+
+
+def _key(run: dict) -> tuple:
+    return run["activation"], run["lr"], run["seed"]
+
+
+def chosen_lr(runs: list[dict], activation: str) -> float | None:
+    """The lr of the seed-0 run that reached the target in the fewest epochs (ties: the smaller lr)."""
+    reached = [r for r in runs if r["activation"] == activation and r["seed"] == 0 and r["reached_target"]]
+    return min(reached, key=lambda r: (r["epochs_to_target"], r["lr"]))["lr"] if reached else None
+
+
+def summarize(runs: list[dict], target: float) -> dict:
+    """Chosen lr, epochs to target per seed, and the tanh/ReLU ratio (median and range) from the runs' curves."""
+    out = {}
+    for activation in ACTIVATIONS:
+        lr = chosen_lr(runs, activation)
+        seeded = sorted((r for r in runs if r["activation"] == activation and r["lr"] == lr), key=lambda r: r["seed"])
+        best = min((r["best_train_error"] for r in runs if r["activation"] == activation and r["best_train_error"]
+                    is not None), default=None)  # fmt: skip
+        out[activation] = dict(
+            lr=lr, epochs_to_target={r["seed"]: r["epochs_to_target"] for r in seeded}, best_train_error=best
+        )
+    relu, tanh = out["relu"]["epochs_to_target"], out["tanh"]["epochs_to_target"]
+    pairs = [tanh[s] / relu[s] for s in sorted(set(relu) & set(tanh)) if relu[s] and tanh[s]]
+    if pairs:
+        ratio = dict(median=statistics.median(pairs), min=min(pairs), max=max(pairs), seeds=len(pairs), reason=None)
+    else:
+        missing = [a for a in ACTIVATIONS if out[a]["lr"] is None]
+        reason = (f"{' and '.join(missing)} never reached {target:.0%} training error within the epoch limit"
+                  if missing else "no seed reached the target with both activations")  # fmt: skip
+        ratio = dict(median=None, min=None, max=None, seeds=0, reason=reason)
+    return dict(activations=out, ratio=ratio)
+
+
+def run_search(
+    settings: SearchSettings, images: torch.Tensor, labels: torch.Tensor, out: str | Path | None = None, *,
+    resume: bool = False, progress: bool = True,
+) -> dict:  # fmt: skip
+    """The whole search for one recipe; writes ``out/results-<recipe>.json`` after every run when ``out`` is given.
+
+    images: (N, 3, 32, 32) uint8 training images, labels: (N,). ``resume``: reuse the runs already in the file
+    (same settings), running only the rest.
+    """
+    recipe = get_recipe(settings.recipe)
+    device = torch.device(settings.device)
+    if settings.subset:
+        keep = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[: settings.subset]
+        images, labels = images[keep], labels[keep]
+    inputs = input_statistics(images, recipe)
+    inputs = Inputs(inputs.mean.to(device), None if inputs.std is None else inputs.std.to(device))
+    images, labels = images.to(device), labels.to(device)
+    path = result_paths(out, recipe.name)[0] if out is not None else None
+    runs = _previous_runs(path, settings) if resume and path is not None else []
+    start = time.perf_counter()
+
+    def results() -> dict:
+        return dict(
+            schema=SCHEMA, settings=dict(asdict(settings), **_environment(settings, len(images), inputs)),
+            runs=runs, summary=summarize(runs, settings.target), wall_s=time.perf_counter() - start,
+        )  # fmt: skip
+
+    def run(activation: str, lr: float, seed: int, stop_after: int | None = None) -> None:
+        if any(_key(r) == (activation, lr, seed) for r in runs):
+            return
+        runs.append(train_run(recipe, activation, lr, seed, images, labels, inputs, settings, stop_after, progress))
+        if path is not None:
+            save(results(), path)
+
+    for activation in ACTIVATIONS:
+        for lr in search_order(settings.lrs[activation], recipe.base_lr):
+            best = [r["epochs_to_target"] for r in runs if r["activation"] == activation and r["seed"] == 0
+                    and r["reached_target"]]  # fmt: skip
+            run(activation, lr, 0, stop_after=min(best) - 1 if best else None)
+        lr = chosen_lr(runs, activation)
+        if lr is not None:
+            for seed in range(1, settings.seeds):
+                run(activation, lr, seed)
+    final = results()
+    if path is not None:
+        save(final, path)
+    return final
+
+
+def _environment(settings: SearchSettings, train_images: int, inputs: Inputs) -> dict:
+    if settings.device.startswith("cuda"):
+        device_name = torch.cuda.get_device_name(torch.device(settings.device))
+    else:
+        device_name = f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
+    return dict(train_images=train_images, device_name=device_name, torch=torch.__version__,
+                input_std=inputs.scalar_std)  # fmt: skip
+
+
+def _previous_runs(path: Path, settings: SearchSettings) -> list[dict]:
+    if not path.is_file():
+        return []
+    previous = load(path)
+    old = {key: previous["settings"].get(key) for key in settings.identity()}
+    if old != settings.identity():
+        changed = {k: (old[k], v) for k, v in settings.identity().items() if old[k] != v}
+        raise ValueError(f"--resume: {path} was made with other settings {changed}; use another --out")
+    return list(previous["runs"])
+
+
+def result_paths(out: str | Path, recipe: str) -> tuple[Path, Path]:
+    """Where a sweep of ``recipe`` writes: ``results-<recipe>.json`` and ``figure1-<recipe>.png`` in ``out``."""
+    return Path(out) / f"results-{recipe}.json", Path(out) / f"figure1-{recipe}.png"
+
+
+def save(results: dict, path: str | Path) -> Path:
+    """Write the results atomically (a sweep killed mid-write keeps the previous file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(results, indent=1) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def load(path: str | Path) -> dict:
+    results = json.loads(Path(path).read_text())
+    if results.get("schema") != SCHEMA:
+        raise ValueError(f"{path} is not a Figure 1 search results file (schema {results.get('schema')!r})")
+    return results
+
+
+def describe(results: dict) -> str:
+    """One paragraph: recipe, chosen lrs, epochs to target per seed, the ratio or why there is none."""
+    s, summary = results["settings"], results["summary"]
+    parts = [f"Recipe {s['recipe']} on {s['train_images']} training images ({s['device_name']}), target "
+             f"{s['target']:.0%}, at most {s['max_epochs']} epochs."]  # fmt: skip
+    for activation in ACTIVATIONS:
+        entry = summary["activations"][activation]
+        if entry["lr"] is None:
+            best = entry["best_train_error"]
+            parts.append(f"{activation}: no lr reached it" + (f" (best error {best:.3f})." if best else "."))
+        else:
+            seeds = ", ".join(f"{e}" if e else "not reached" for e in entry["epochs_to_target"].values())
+            parts.append(f"{activation}: lr {entry['lr']:g}, epochs to target per seed: {seeds}.")
+    ratio = summary["ratio"]
+    if ratio["median"] is not None:
+        parts.append(f"tanh/ReLU: {ratio['median']:.2f}x (range {ratio['min']:.2f}-{ratio['max']:.2f}, "
+                     f"{ratio['seeds']} seeds); the paper reports about 6x.")  # fmt: skip
+    else:
+        parts.append(f"No ratio: {ratio['reason']}.")
+    return " ".join(parts)
+
+
+def plot(results: dict, path: str | Path | None = None):
+    """Figure 1 for one recipe: median training error over the chosen lr's seeds with its range (ReLU solid, tanh
+    dashed), and the mechanism: tanh's saturated and ReLU's dead fraction per layer. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax, ax_units) = plt.subplots(1, 2, figsize=(10, 4))
+    summary = results["summary"]
+    for activation, style in (("relu", "-"), ("tanh", "--")):
+        lr = summary["activations"][activation]["lr"]
+        runs = [r for r in results["runs"] if r["activation"] == activation and r["lr"] == lr]
+        if lr is None:  # nothing reached the target: show the best curve, labelled so
+            candidates = [r for r in results["runs"] if r["activation"] == activation and r["best_train_error"]]
+            runs = sorted(candidates, key=lambda r: r["best_train_error"])[:1]
+        if not runs:
+            continue
+        length = max(len(r["epochs"]) for r in runs)
+        xs, med, low, high = [], [], [], []
+        for i in range(length):
+            values = [r["epochs"][i]["train_error"] for r in runs if len(r["epochs"]) > i]
+            xs.append(i + 1)
+            med.append(statistics.median(values))
+            low.append(min(values))
+            high.append(max(values))
+        name = "ReLU" if activation == "relu" else "tanh"
+        label = f"{name} lr {runs[0]['lr']:g} ({len(runs)} seed{'s' * (len(runs) > 1)})"
+        label += "" if lr is not None else ", target not reached"
+        ax.plot(xs, med, style, color="black", lw=1.8, label=label)
+        ax.fill_between(xs, low, high, color="grey", alpha=0.3, lw=0)
+        for layer in runs[0]["layers"][-1]:
+            if layer == "epoch":
+                continue
+            key = "saturated_fraction" if activation == "tanh" else "dead_fraction"
+            series = [entry[layer].get(key) for entry in runs[0]["layers"]]
+            if series[0] is not None:
+                ax_units.plot(range(1, len(series) + 1), series, style, label=f"{activation} {layer}")
+    target = results["settings"]["target"]
+    ax.axhline(target, color="tab:red", lw=0.8, ls=":")
+    ax.set(xlabel="epochs", ylabel="training error rate", ylim=(0, 0.9))
+    ratio = summary["ratio"]
+    title = f"{results['settings']['recipe']}: " + (f"{ratio['median']:.1f}x" if ratio["median"] else "no ratio")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax_units.set(xlabel="epochs", ylabel="fraction of units", title="tanh |z| > 2 (saturated), ReLU dead", ylim=(0, 1))
+    ax_units.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    if path:
+        fig.savefig(path, dpi=110)
+    return fig

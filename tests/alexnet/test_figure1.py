@@ -1,0 +1,192 @@
+"""Figure 1's recipes and learning-rate search: structure, the raw-vs-rescaled equivalence, pruning, resume, seeds."""
+
+import json
+
+import pytest
+import torch
+
+from alexnet.__main__ import main
+from alexnet.experiments import figure1, recipes
+
+from .conftest import CIFAR_ZIP, needs_cifar
+
+
+def _images(n=64, seed=0):
+    """Colour-coded 32x32 images of 10 classes: learnable in a few epochs."""
+    gen = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 10
+    base = torch.stack([torch.tensor([25 * c, 255 - 25 * c, (70 * c) % 256]) for c in range(10)])[labels]
+    images = base[:, :, None, None] + torch.randint(-30, 30, (n, 3, 32, 32), generator=gen)
+    return images.clamp(0, 255).to(torch.uint8), labels
+
+
+def test_cuda_convnet_net_is_3_conv_1_fc_with_rounded_up_pools():
+    net = recipes.build_network(recipes.get_recipe("cuda-convnet"), "relu")
+    sides = []
+    x = torch.randn(2, 3, 32, 32)
+    net.pre_activations = {}
+    net(x)
+    sides = [net.pre_activations[name].shape[-1] for name in ("conv1", "conv2", "conv3")]
+    assert sides == [16, 16, 8]  # conv1 pooled to 16 before its activation; conv2 at 16 -> 8; conv3 at 8 -> 4
+    assert net.fc10.in_features == 64 * 4 * 4 and net(x).shape == (2, 10)
+    assert [type(m).__name__ for m in net.children()][1:] == ["Conv2d", "Conv2d", "Conv2d", "Linear"]
+    assert net.conv1.weight.std().item() == pytest.approx(1e-4, rel=0.1)
+    assert net.conv2.weight.std().item() == pytest.approx(1e-2, rel=0.1)
+    assert all(torch.equal(m.bias, torch.zeros_like(m.bias)) for m in (net.conv1, net.conv2, net.conv3, net.fc10))
+
+
+def test_both_activations_start_from_the_same_weights_and_leave_the_global_rng_alone():
+    state = torch.random.get_rng_state()
+    relu = recipes.build_network(recipes.get_recipe("cuda-convnet"), "relu", seed=3)
+    tanh = recipes.build_network(recipes.get_recipe("cuda-convnet"), "tanh", seed=3)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert all(torch.equal(a, b) for a, b in zip(relu.state_dict().values(), tanh.state_dict().values()))
+
+
+def test_cuda_convnet_learning_rates_and_bias_multiplier():
+    recipe = recipes.get_recipe("cuda-convnet")
+    groups = recipes.param_groups(recipes.build_network(recipe, "relu"), recipe, 0.001)
+    assert [g["lr"] for g in groups] == [0.001, 0.002] * 4
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_standardized_rescaled_is_the_cuda_convnet_recipe_in_other_units(activation):
+    # Raw inputs x - m and conv1 weights W equal inputs (x - m) / s and weights s W; SGD on s W at lr s^2 eta
+    # makes the same updates to the function. Checked on the logits after a few momentum steps.
+    images, labels = _images(32)
+    raw, rescaled = recipes.get_recipe("cuda-convnet"), recipes.get_recipe("standardized-rescaled")
+    inputs_raw = recipes.input_statistics(images, raw)
+    inputs_std = recipes.input_statistics(images, rescaled)
+    assert 30 < inputs_std.scalar_std < 150
+    nets, optimizers = [], []
+    for recipe, inputs in ((raw, inputs_raw), (rescaled, inputs_std)):
+        net = recipes.build_network(recipe, activation, inputs.scalar_std).double()
+        nets.append(net)
+        optimizers.append(torch.optim.SGD(recipes.param_groups(net, recipe, 0.01, inputs.scalar_std), momentum=0.9))
+    for step in range(4):
+        batch = slice(8 * step, 8 * step + 8)
+        for net, opt, inputs in zip(nets, optimizers, (inputs_raw, inputs_std)):
+            x = inputs.prepare(images[batch]).double()
+            loss = torch.nn.functional.cross_entropy(net(x), labels[batch])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    logits = [net(inputs.prepare(images).double()) for net, inputs in zip(nets, (inputs_raw, inputs_std))]
+    torch.testing.assert_close(logits[0], logits[1], rtol=1e-6, atol=1e-6)  # inputs are prepared in fp32
+    assert not torch.allclose(logits[0], nets[0].fc10(torch.zeros(1, 1024, dtype=torch.float64)))  # it learned
+
+
+def test_unit_activity_on_a_hand_made_tensor():
+    z = torch.tensor([[[[3.0, -0.5]]], [[[-2.5, -1.0]]]])  # (N=2, C=1, 1, 2)
+    assert recipes.unit_activity(z, "tanh") == dict(saturated_fraction=0.5)
+    assert recipes.unit_activity(z, "relu") == dict(dead_fraction=0.5)  # the second unit is <= 0 for both images
+
+
+def test_layer_statistics_report_every_layer():
+    recipe = recipes.get_recipe("cuda-convnet")
+    net = recipes.build_network(recipe, "tanh")
+    stats = recipes.layer_statistics(net, torch.randn(4, 3, 32, 32) * 60, "tanh")
+    assert set(stats) == {"conv1", "conv2", "conv3", "fc10"}
+    assert set(stats["conv2"]) == {"mean_abs_weight", "pre_activation_std", "saturated_fraction"}
+    assert net.pre_activations is None
+
+
+def _settings(**overrides):
+    base = dict(recipe="cuda-convnet", lrs={"relu": [0.002, 0.004], "tanh": [0.002, 0.004]}, seeds=2, target=0.5,
+                max_epochs=8, batch_size=16)  # fmt: skip
+    return figure1.SearchSettings(**{**base, **overrides})
+
+
+def test_search_prunes_runs_that_cannot_win_and_repeats_the_winner_with_seeds(tmp_path):
+    images, labels = _images(64)
+    results = figure1.run_search(_settings(), images, labels, tmp_path, progress=False)
+    runs = results["runs"]
+    for activation in ("relu", "tanh"):
+        searched = [r for r in runs if r["activation"] == activation and r["seed"] == 0]
+        assert len(searched) == 2
+        winner = min((r for r in searched if r["reached_target"]), key=lambda r: r["epochs_to_target"])
+        for other in searched:
+            if other is not winner and not other["reached_target"]:
+                # It stopped when it could no longer beat the winner, or ran out of epochs.
+                assert other["pruned"] or other["diverged"] or len(other["epochs"]) == 8
+                if other["pruned"]:
+                    assert len(other["epochs"]) <= winner["epochs_to_target"] - 1
+        seeds = [r["seed"] for r in runs if r["activation"] == activation and r["lr"] == winner["lr"]]
+        assert sorted(seeds) == [0, 1]
+    summary = results["summary"]
+    relu, tanh = summary["activations"]["relu"], summary["activations"]["tanh"]
+    ratios = [tanh["epochs_to_target"][s] / relu["epochs_to_target"][s] for s in (0, 1)]
+    assert summary["ratio"]["median"] == pytest.approx(sorted(ratios)[0] / 2 + sorted(ratios)[1] / 2)
+    saved = figure1.load(tmp_path / "results-cuda-convnet.json")
+    assert saved["runs"] == json.loads(json.dumps(runs)) and "conv1" in saved["runs"][0]["layers"][0]
+
+
+def test_a_run_that_can_no_longer_win_stops():
+    images, labels = _images(64)
+    settings = _settings(lrs={"relu": [0.002, 1e-6], "tanh": [0.002]}, seeds=1)  # 0.002 runs first (nearer 0.001)
+    runs = figure1.run_search(settings, images, labels, progress=False)["runs"]
+    fast, slow = (next(r for r in runs if r["activation"] == "relu" and r["lr"] == lr) for lr in (0.002, 1e-6))
+    assert fast["reached_target"] and not fast["pruned"]
+    assert slow["pruned"] and not slow["reached_target"] and len(slow["epochs"]) == fast["epochs_to_target"] - 1
+
+
+def test_a_killed_sweep_resumes_without_rerunning_finished_runs(tmp_path, monkeypatch):
+    images, labels = _images(48)
+    settings = _settings(seeds=1)
+    figure1.run_search(settings, images, labels, tmp_path, progress=False)
+    path = tmp_path / "results-cuda-convnet.json"
+    results = json.loads(path.read_text())
+    dropped = results["runs"].pop()  # as if the sweep was killed during its last run
+    path.write_text(json.dumps(results))
+    trained = []
+    original = figure1.train_run
+
+    def counting(recipe, activation, lr, seed, *args, **kwargs):
+        trained.append((activation, lr, seed))
+        return original(recipe, activation, lr, seed, *args, **kwargs)
+
+    monkeypatch.setattr(figure1, "train_run", counting)
+    resumed = figure1.run_search(settings, images, labels, tmp_path, resume=True, progress=False)
+    assert trained == [(dropped["activation"], dropped["lr"], dropped["seed"])]
+    assert len(resumed["runs"]) == len(results["runs"]) + 1
+    with pytest.raises(ValueError, match="was made with other settings"):
+        figure1.run_search(_settings(seeds=1, target=0.4), images, labels, tmp_path, resume=True, progress=False)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(recipe="caffe"), "recipe must be one of"),
+        (dict(lrs={"relu": [], "tanh": [0.001]}), "grid for relu is empty"),
+        (dict(target=1.5), r"target must be a training error in \(0, 1\)"),
+        (dict(target=0.0), r"target must be a training error in \(0, 1\)"),
+        (dict(lrs={"relu": [-0.1], "tanh": [0.1]}), "finite and > 0"),
+    ],
+)
+def test_bad_settings_are_clear_errors(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        _settings(**overrides)
+
+
+def test_default_grid_is_factor_two_steps_around_the_base():
+    assert figure1.default_grid(0.001) == pytest.approx([2.5e-4, 5e-4, 1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2])
+    assert figure1.search_order([2.5e-4, 5e-4, 1e-3, 2e-3], 1e-3) == [1e-3, 5e-4, 2e-3, 2.5e-4]
+
+
+def test_cli_refuses_to_replace_results_and_checks_the_recipe(tmp_path, capsys):
+    (tmp_path / "results-cuda-convnet.json").write_text("{}")
+    assert main(["relu-vs-tanh", "--out", str(tmp_path)]) == 2
+    assert "pass --resume to continue that sweep or --overwrite" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["relu-vs-tanh", "--recipe", "caffe"])
+
+
+@needs_cifar
+def test_cli_on_a_real_cifar10_subset(tmp_path, capsys):
+    args = ["relu-vs-tanh", "--data", str(CIFAR_ZIP), "--subset", "512", "--max-epochs", "2", "--target", "0.85",
+            "--lrs", "0.004", "--seeds", "1", "--out", str(tmp_path), "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "Recipe cuda-convnet on 512 training images" in out
+    results = figure1.load(tmp_path / "results-cuda-convnet.json")
+    assert results["settings"]["train_images"] == 512 and (tmp_path / "figure1-cuda-convnet.png").is_file()
