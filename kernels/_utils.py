@@ -35,6 +35,8 @@ __all__ = [
     "pow_neg",
     "split_beta",
     "vmap_folding_batch",
+    "ring_push",
+    "ring_row",
 ]
 
 BACKENDS = ("auto", "triton", "torch")
@@ -146,6 +148,22 @@ def pow_neg(s, beta, beta_hi, ACC_FP64: tl.constexpr):
 
 
 @triton.jit
+def ring_push(ring, value, q, SIZE: tl.constexpr, RING: tl.constexpr):
+    """Put the q-th value of a sequence into row q % RING of ring, (RING, BLOCK_HW), and clear the row of the
+    (q - SIZE)-th: the ring then holds the last SIZE values and zeros (RING >= SIZE is a power of two)."""
+    rows = tl.arange(0, RING)[:, None]
+    ring = tl.where(rows == (q + RING - SIZE) % RING, 0.0, ring)  # with RING == SIZE, the row overwritten next
+    return tl.where(rows == q % RING, value[None, :], ring)
+
+
+@triton.jit
+def ring_row(ring, q, RING: tl.constexpr):
+    """The q-th value pushed into ring (still held), selected without arithmetic on the other rows."""
+    rows = tl.arange(0, RING)[:, None]
+    return tl.sum(tl.where(rows == q % RING, ring, 0.0), axis=0)
+
+
+@triton.jit
 def flat_offsets(BLOCK: tl.constexpr, INDEX_64: tl.constexpr):
     """This program's BLOCK consecutive element offsets, in int64 only where the tensor needs it."""
     pid = tl.program_id(0)
@@ -178,28 +196,39 @@ def split_beta(beta: float) -> float:
     return beta_hi
 
 
-def flat_block(total: int, device: torch.device) -> tuple[int, int, bool]:
+FLAT_BLOCK = 1024  # elements per program: 8 per thread at 4 warps keep enough loads in flight for HBM
+FLAT_BLOCK_HEAVY = 256  # kernels with much per-element state (9 windows each): the fused forward, pool backward
+INTERPRETER_FLAT_BLOCK = 8192  # the interpreter pays per program, not per element
+
+
+def flat_block(total: int, device: torch.device, heavy: bool = False, fp64: bool = False) -> tuple[int, int, bool]:
     """Pick ``(BLOCK, num_warps, INDEX_64)`` for kernels with one program per BLOCK consecutive elements.
 
-    1024 elements (8 per thread at 4 warps) on a GPU; the interpreter pays per program, so 8K on the CPU.
+    ``heavy``: 2 elements per thread instead of 8, so the per-element state fits in registers (at 8, ptxas
+    reports 255 registers and 4 KB of spill for the fused forward, 336 B for the pooling backward, on sm_90).
     ``INDEX_64`` switches the kernel's index arithmetic to int64 only when it is needed: 64-bit division is
     several times slower than 32-bit on GPUs, and these kernels decode (n, c, h, w) from a flat index.
     """
-    block = 1024 if device.type == "cuda" else 8192
+    if device.type == "cuda":
+        block = FLAT_BLOCK_HEAVY if heavy else FLAT_BLOCK
+        if heavy and fp64:  # the pooling backward's fp64 build spills 8 B at 256 (ptxas); gradcheck is its only use
+            block //= 2
+    else:
+        block = INTERPRETER_FLAT_BLOCK
     return block, 4, total + block >= 2**31
 
 
 def spatial_block(num_spatial: int, device: torch.device, rings: int = 1) -> tuple[int, int]:
     """Pick ``(BLOCK, num_warps)`` for kernels that tile the spatial plane and sweep the channels.
 
-    Such a kernel keeps ``rings`` register rings of (next power of two >= size) x BLOCK values. On a GPU 1024
-    positions (8 per thread at 4 warps) keep enough loads in flight to saturate HBM while AlexNet's 55x55 = 3025
-    planes still give N * 3 programs; with three rings (the LRN backward) that would be 3 x 8 x 8 = 192
-    registers of ring per thread, so the block shrinks to 256 (2 per thread: 48 registers) to stay clear of
-    spilling. The interpreter pays per program, not per element, so on the CPU the whole plane goes in one
-    program (up to 16K elements).
+    Such a kernel keeps ``rings`` register rings of (next power of two >= size) x BLOCK values, so the block is
+    sized by what fits in registers without spilling (ptxas, sm_80/sm_90, see benchmarks/kernel_report.py): 512
+    positions for one ring (4 per thread at 4 warps: 32 registers of ring; at 1024 the fp16 forward spills), 256
+    for three (the backward kernels: 2 per thread, 48 registers of ring). AlexNet's 55x55 = 3025 planes still
+    give N * 6 programs. The interpreter pays per program, not per element, so on the CPU the whole plane goes in
+    one program (up to 16K elements).
     """
-    cap = (1024 if rings == 1 else 256) if device.type == "cuda" else 16384
+    cap = (512 if rings == 1 else 256) if device.type == "cuda" else 16384
     block = min(triton.next_power_of_2(max(num_spatial, 1)), cap)
     block = max(block, 16)
     num_warps = 4 if block >= 256 else (2 if block >= 128 else 1)

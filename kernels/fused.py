@@ -14,8 +14,10 @@ Backward recomputes instead of storing: with dB the gradient of b (dy routed to 
 
 (grouped as in ``kernels.lrn`` so that no factor underflows in fp32 at large activations).
 
-One program handles BLOCK input cells; for each, the ``size`` channels j whose window holds i are visited, and
-dB_j, s_j and t_j recomputed from x, dy and the saved positions. Saved for backward: x and one byte per output
+The backward is ``kernels.lrn``'s channel sweep: one program per sample and tile of input cells keeps the last
+``size`` channels' r, v and r/s in register rings, and gathers dB_j for each channel once, from the (at most
+four, for 3x3/2) windows that contain the cell. Each element of x, dy and the positions is read a constant
+number of times. Saved for backward: x and one byte per output
 cell, against the unfused chain's ReLU output, LRN output, LRN intermediates and int64 pooling indices.
 """
 
@@ -32,6 +34,9 @@ from ._utils import (
     pow_neg,
     relu,
     resolve_backend,
+    ring_push,
+    ring_row,
+    spatial_block,
     split_beta,
     take_max,
     tl,
@@ -112,27 +117,22 @@ def _relu_lrn_max_pool2d_forward_kernel(
 def _relu_lrn_max_pool2d_backward_kernel(
     x_ptr,  # saved conv output x, (N, C, H, W), any strides
     dy_ptr,  # gradient of the pooled output, (N, C, OH, OW), any strides
-    argmax_ptr,  # saved window positions, dense NCHW or NHWC like the forward output
-    dx_ptr,  # gradient of x, (N, C, H, W), dense NCHW or NHWC (CHANNELS_LAST)
-    total,  # N * C * H * W
+    argmax_ptr,  # saved window positions, dense NCHW or NHWC like the forward output (CHANNELS_LAST)
+    dx_ptr,  # gradient of x, (N, C, H, W), any strides
     C,
     H,
     W,
     OH,
     OW,
-    stride_xn,
-    stride_xc,
-    stride_xh,
-    stride_xw,
-    stride_dyn,
-    stride_dyc,
-    stride_dyh,
-    stride_dyw,
+    stride_xn, stride_xc, stride_xh, stride_xw,  # fmt: skip
+    stride_dyn, stride_dyc, stride_dyh, stride_dyw,  # fmt: skip
+    stride_dxn, stride_dxc, stride_dxh, stride_dxw,  # fmt: skip
     alpha,
     beta,
     beta_hi,
     k,
     SIZE: tl.constexpr,
+    RING: tl.constexpr,  # next power of two >= SIZE
     KH: tl.constexpr,
     KW: tl.constexpr,
     SH: tl.constexpr,
@@ -141,43 +141,61 @@ def _relu_lrn_max_pool2d_backward_kernel(
     PW: tl.constexpr,
     CHANNELS_LAST: tl.constexpr,
     ACC_FP64: tl.constexpr,
-    INDEX_64: tl.constexpr,
-    BLOCK: tl.constexpr,
+    BLOCK_HW: tl.constexpr,
 ):
-    LAG: tl.constexpr = (SIZE - 1) // 2  # i is in window(j) for j in [i - LAG, i - LAG + SIZE - 1]
-    offs = flat_offsets(BLOCK, INDEX_64)
-    in_bounds = offs < total
-    n, i, ih, iw = _decode_nchw(offs, C, H, W, CHANNELS_LAST)
-    x_cell = x_ptr + n.to(tl.int64) * stride_xn + ih.to(tl.int64) * stride_xh + iw.to(tl.int64) * stride_xw
+    # kernels.lrn's backward sweep (one program per sample and tile of BLOCK_HW input cells, register rings over
+    # the channels), with r = max(x, 0) for a and dB, gathered from the pooling windows whose maximum each cell
+    # is, for dy. Every element of x, dy and argmax is read a constant number of times.
+    LEAD: tl.constexpr = (SIZE - 1) // 2  # window(j) reaches this many channels after j
+    LAG: tl.constexpr = SIZE // 2  # ... and this many before; i is in window(j) for j in [i - LEAD, i + LAG]
+    num_hw = H * W
+    num_tiles = tl.cdiv(num_hw, BLOCK_HW)
+    pid = tl.program_id(0)
+    pid_n = pid // num_tiles
+    offs_hw = (pid % num_tiles) * BLOCK_HW + tl.arange(0, BLOCK_HW)
+    in_bounds = offs_hw < num_hw
+    ih = offs_hw // W
+    iw = offs_hw % W
+    n = pid_n.to(tl.int64)
+    x_base = x_ptr + n * stride_xn + ih.to(tl.int64) * stride_xh + iw.to(tl.int64) * stride_xw
+    dx_base = dx_ptr + n * stride_dxn + ih.to(tl.int64) * stride_dxh + iw.to(tl.int64) * stride_dxw
+    n_lanes = tl.zeros((BLOCK_HW,), tl.int32) + pid_n
 
-    x_i = to_acc(tl.load(x_cell + i.to(tl.int64) * stride_xc, mask=in_bounds, other=0.0), ACC_FP64)
-    alpha_r_i = alpha * relu(x_i)
-    cross = to_acc(tl.zeros((BLOCK,), tl.float32), ACC_FP64)
-    direct = to_acc(tl.zeros((BLOCK,), tl.float32), ACC_FP64)  # dB_i s_i^(-beta)
-    for d in tl.static_range(SIZE):
-        j = i - LAG + d
-        valid = in_bounds & (j >= 0) & (j < C)
+    ring_r = to_acc(tl.zeros((RING, BLOCK_HW), tl.float32), ACC_FP64)  # r_q of the last SIZE channels
+    ring_v = to_acc(tl.zeros((RING, BLOCK_HW), tl.float32), ACC_FP64)  # v_j = dB_j s_j^-beta
+    ring_w = to_acc(tl.zeros((RING, BLOCK_HW), tl.float32), ACC_FP64)  # w_j = r_j / s_j
+    for q in range(0, C + SIZE - 1):
+        x_q = tl.load(x_base + tl.cast(q, tl.int64) * stride_xc, mask=in_bounds & (q < C), other=0.0)
+        ring_r = ring_push(ring_r, relu(to_acc(x_q, ACC_FP64)), q, SIZE, RING)
+
+        j = q - LEAD
+        has_j = in_bounds & (j >= 0) & (j < C)
+        s_j = k + tl.sum((alpha * ring_r) * ring_r, axis=0)
+        r_j = relu(to_acc(tl.load(x_base + tl.cast(j, tl.int64) * stride_xc, mask=has_j, other=0.0), ACC_FP64))
         d_b = _gather_pool_grad(
-            dy_ptr, argmax_ptr, n, j, ih, iw, valid, C, OH, OW,
+            dy_ptr, argmax_ptr, n_lanes, n_lanes * 0 + j, ih, iw, has_j, C, OH, OW,
             stride_dyn, stride_dyc, stride_dyh, stride_dyw,
             KH, KW, SH, SW, PH, PW, 1, 1, CHANNELS_LAST, ACC_FP64,
         )  # fmt: skip
-        s_j = _lrn_denominator(x_cell, j, C, stride_xc, in_bounds, alpha, k, SIZE, ACC_FP64, RELU=True)
-        r_j = relu(to_acc(tl.load(x_cell + j.to(tl.int64) * stride_xc, mask=valid, other=0.0), ACC_FP64))
-        v_j = d_b * pow_neg(s_j, beta, beta_hi, ACC_FP64)
+        # Lanes without a channel j must hold exactly 0 (not 0 * inf when k = 0): they are summed below.
+        ring_v = ring_push(ring_v, tl.where(has_j, d_b * pow_neg(s_j, beta, beta_hi, ACC_FP64), 0.0), q, SIZE, RING)
+        ring_w = ring_push(ring_w, tl.where(has_j, r_j / s_j, 0.0), q, SIZE, RING)
+
+        i = q - (SIZE - 1)
+        has_i = in_bounds & (i >= 0)
+        x_i = to_acc(tl.load(x_base + tl.cast(i, tl.int64) * stride_xc, mask=has_i, other=0.0), ACC_FP64)
+        v_i = ring_row(ring_v, q + RING - LAG, RING)
         # Grouped as in kernels.lrn's backward, so that no factor underflows at large activations.
-        cross += tl.where(valid, v_j * (alpha_r_i * (r_j / s_j)), 0.0)
-        if d == LAG:
-            direct = v_j
-    dx = tl.where(x_i > 0, direct - 2.0 * beta * cross, 0.0)
-    tl.store(dx_ptr + offs, dx.to(dx_ptr.dtype.element_ty), mask=in_bounds)
+        cross = tl.sum(ring_v * ((alpha * relu(x_i))[None, :] * ring_w), axis=0)
+        dx = tl.where(x_i > 0, v_i - 2.0 * beta * cross, 0.0)
+        tl.store(dx_base + tl.cast(i, tl.int64) * stride_dxc, dx.to(dx_ptr.dtype.element_ty), mask=has_i)
 
 
 # ----------------------------------------------------------------------------------------------- host side
 
 
 def _launch_args(x: torch.Tensor, total: int) -> tuple[int, dict]:
-    block, num_warps, index_64 = flat_block(total, x.device)
+    block, num_warps, index_64 = flat_block(total, x.device, heavy=True)
     return triton.cdiv(total, block), dict(INDEX_64=index_64, BLOCK=block, num_warps=num_warps)
 
 
@@ -207,18 +225,18 @@ def relu_lrn_max_pool2d_backward(
 ) -> torch.Tensor:
     """Launch the fused backward: saved x and window positions, dy (N, C, OH, OW) -> dx laid out like x."""
     check_float_tensor(dy, "dy", "relu_lrn_max_pool2d_backward", ranks=(4,))
-    check_same_device("relu_lrn_max_pool2d_backward", x=x, dy=dy)
+    check_same_device("relu_lrn_max_pool2d_backward", x=x, dy=dy, argmax=argmax)
     size, alpha, beta, k = hyper
     channels_last = is_channels_last(x)
     dx = torch.empty_like(x, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     if dx.numel() == 0:
         return dx
     num_n, num_c, height, width = x.shape
-    grid, launch = _launch_args(x, dx.numel())
-    _relu_lrn_max_pool2d_backward_kernel[(grid,)](
-        x, dy, argmax, dx, dx.numel(), num_c, height, width, geo["OH"], geo["OW"], *x.stride(), *dy.stride(),
-        alpha, beta, split_beta(beta), k, SIZE=size, **_pool_constants(geo),
-        CHANNELS_LAST=channels_last, ACC_FP64=x.dtype == torch.float64, **launch,
+    block, num_warps = spatial_block(height * width, x.device, rings=3)
+    _relu_lrn_max_pool2d_backward_kernel[(num_n * triton.cdiv(height * width, block),)](
+        x, dy, argmax, dx, num_c, height, width, geo["OH"], geo["OW"], *x.stride(), *dy.stride(), *dx.stride(),
+        alpha, beta, split_beta(beta), k, SIZE=size, RING=triton.next_power_of_2(size), **_pool_constants(geo),
+        CHANNELS_LAST=channels_last, ACC_FP64=x.dtype == torch.float64, BLOCK_HW=block, num_warps=num_warps,
     )  # fmt: skip
     return dx
 
@@ -256,7 +274,7 @@ class ReLULRNMaxPool2dFunction(torch.autograd.Function):
         if not torch.is_grad_enabled():
             return relu_lrn_max_pool2d_backward(x, dy, argmax, ctx.hyper, ctx.geo), None, None
         d_b = scatter_to_maxima(dy, argmax, ctx.geo, tuple(x.shape))
-        dx = reference.lrn_torch_backward(torch.relu(x), d_b, *ctx.hyper)
+        dx = reference.lrn_torch_backward(torch.relu(x), d_b, *ctx.hyper, composite=True)
         return torch.where(x > 0, dx, torch.zeros_like(dx)), None, None
 
     @staticmethod

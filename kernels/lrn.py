@@ -45,6 +45,8 @@ from ._utils import (
     pow_neg,
     relu,
     resolve_backend,
+    ring_push,
+    ring_row,
     spatial_block,
     split_beta,
     tl,
@@ -79,22 +81,6 @@ def _lrn_denominator(
             a_j = relu(a_j)
         sum_sq += (alpha * a_j) * a_j
     return k + sum_sq
-
-
-@triton.jit
-def _ring_push(ring, value, q, SIZE: tl.constexpr, RING: tl.constexpr):
-    """Put the q-th value of a sequence into row q % RING of ring, (RING, BLOCK_HW), and clear the row of the
-    (q - SIZE)-th: the ring then holds the last SIZE values and zeros (RING >= SIZE is a power of two)."""
-    rows = tl.arange(0, RING)[:, None]
-    ring = tl.where(rows == (q + RING - SIZE) % RING, 0.0, ring)  # with RING == SIZE, the row overwritten next
-    return tl.where(rows == q % RING, value[None, :], ring)
-
-
-@triton.jit
-def _ring_row(ring, q, RING: tl.constexpr):
-    """The q-th value pushed into ring (still held), selected without arithmetic on the other rows."""
-    rows = tl.arange(0, RING)[:, None]
-    return tl.sum(tl.where(rows == q % RING, ring, 0.0), axis=0)
 
 
 @triton.jit
@@ -133,11 +119,11 @@ def _lrn_forward_kernel(
     ring = to_acc(tl.zeros((RING, BLOCK_HW), tl.float32), ACC_FP64)
     for j in tl.static_range(LEAD):
         a_j = tl.load(x_base + j * stride_xc, mask=in_bounds & (j < C), other=0.0)
-        ring = _ring_push(ring, to_acc(a_j, ACC_FP64), j, SIZE, RING)
+        ring = ring_push(ring, to_acc(a_j, ACC_FP64), j, SIZE, RING)
     for c in range(0, C):
         q = c + LEAD
         a_q = tl.load(x_base + tl.cast(q, tl.int64) * stride_xc, mask=in_bounds & (q < C), other=0.0)
-        ring = _ring_push(ring, to_acc(a_q, ACC_FP64), q, SIZE, RING)
+        ring = ring_push(ring, to_acc(a_q, ACC_FP64), q, SIZE, RING)
         s = k + tl.sum((alpha * ring) * ring, axis=0)
         a = to_acc(tl.load(x_base + tl.cast(c, tl.int64) * stride_xc, mask=in_bounds, other=0.0), ACC_FP64)
         b = a * pow_neg(s, beta, beta_hi, ACC_FP64)
@@ -188,7 +174,7 @@ def _lrn_backward_kernel(
     ring_w = to_acc(tl.zeros((RING, BLOCK_HW), tl.float32), ACC_FP64)
     for q in range(0, C + SIZE - 1):
         a_q = tl.load(x_base + tl.cast(q, tl.int64) * stride_xc, mask=in_bounds & (q < C), other=0.0)
-        ring_a = _ring_push(ring_a, to_acc(a_q, ACC_FP64), q, SIZE, RING)
+        ring_a = ring_push(ring_a, to_acc(a_q, ACC_FP64), q, SIZE, RING)
 
         j = q - LEAD
         has_j = in_bounds & (j >= 0) & (j < C)
@@ -198,13 +184,13 @@ def _lrn_backward_kernel(
         # Lanes without a channel j must hold exactly 0 (not 0 * inf when k = 0): they are summed below.
         v_j = tl.where(has_j, dy_j * pow_neg(s_j, beta, beta_hi, ACC_FP64), 0.0)
         w_j = tl.where(has_j, a_j / s_j, 0.0)
-        ring_v = _ring_push(ring_v, v_j, q, SIZE, RING)
-        ring_w = _ring_push(ring_w, w_j, q, SIZE, RING)
+        ring_v = ring_push(ring_v, v_j, q, SIZE, RING)
+        ring_w = ring_push(ring_w, w_j, q, SIZE, RING)
 
         i = q - (SIZE - 1)
         has_i = in_bounds & (i >= 0)
         a_i = to_acc(tl.load(x_base + tl.cast(i, tl.int64) * stride_xc, mask=has_i, other=0.0), ACC_FP64)
-        v_i = _ring_row(ring_v, q + RING - LAG, RING)  # pushed LAG steps ago, when j was i
+        v_i = ring_row(ring_v, q + RING - LAG, RING)  # pushed LAG steps ago, when j was i
         cross = tl.sum(ring_v * ((alpha * a_i)[None, :] * ring_w), axis=0)
         dx = v_i - 2.0 * beta * cross
         tl.store(dx_base + tl.cast(i, tl.int64) * stride_dxc, dx.to(dx_ptr.dtype.element_ty), mask=has_i)
@@ -286,10 +272,11 @@ class LRNFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy):
         (x,) = ctx.saved_tensors
-        if ctx.backend == "triton" and not torch.is_grad_enabled():
+        recorded = torch.is_grad_enabled()  # autograd records this backward: double backward or torch.func
+        if ctx.backend == "triton" and not recorded:
             dx = lrn_backward(x, dy, *ctx.hyper)
         else:
-            dx = reference.lrn_torch_backward(x, dy, *ctx.hyper)
+            dx = reference.lrn_torch_backward(x, dy, *ctx.hyper, composite=recorded)
         return dx, None, None, None, None, None
 
     @staticmethod

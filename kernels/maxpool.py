@@ -323,7 +323,7 @@ def max_pool2d_backward(
     if total == 0:
         return dx
     num_n, num_c, height, width = input_shape
-    block, num_warps, index_64 = flat_block(total, dy.device)
+    block, num_warps, index_64 = flat_block(total, dy.device, heavy=True, fp64=dy.dtype == torch.float64)
     _max_pool2d_backward_kernel[(triton.cdiv(total, block),)](
         dy, argmax, dx, total, num_c, height, width, geo["OH"], geo["OW"], *dy.stride(),
         **_geometry_constants(geo), CHANNELS_LAST=channels_last, ACC_FP64=dy.dtype == torch.float64,

@@ -1,8 +1,9 @@
-"""Compile every Triton kernel in ``kernels/`` to cubin for real GPUs, with no GPU present.
+"""Compile every Triton kernel in ``kernels/`` to cubin for real GPUs, with no GPU present, and check its registers.
 
 Run without TRITON_INTERPRET (``test_compile_for_gpu.py`` does so in a subprocess): the interpreter accepts
-code that the compiler rejects, and this is what catches it. Prints one line per compiled variant and exits
-non-zero if any kernel is missing from SPECS or fails to build.
+code that the compiler rejects, and this is what catches it. Each variant's PTX also goes through the ``ptxas``
+that ships inside Triton (``-v``): registers per thread, spill bytes, stack and shared memory. Prints one line
+per compiled variant and exits non-zero if any kernel is missing from SPECS, fails to build, or spills.
 
     python tests/kernels/compile_for_gpu.py [--arch 80 90]
 """
@@ -11,11 +12,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import pkgutil
+import re
+import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import triton
 from triton.backends.compiler import GPUTarget
@@ -33,10 +39,16 @@ _LRN = dict(SIZE=5, RING=8)
 _POOL = dict(KH=3, KW=3, SH=2, SW=2, PH=0, PW=0)  # the paper's overlapping pooling
 _FLAT = dict(CHANNELS_LAST=False, INDEX_64=False, BLOCK=1024)
 
+
+def _heavy_block(dtype: str) -> dict:
+    """kernels._utils.flat_block(heavy=True, fp64=...): 256 elements per program, 128 in fp64."""
+    return dict(BLOCK=128 if dtype == "fp64" else 256)
+
+
 SPECS = {
     "kernels.lrn._lrn_forward_kernel": dict(
         floats=("alpha", "beta", "beta_hi", "k"),
-        constexprs=lambda dt: dict(**_LRN, BLOCK_HW=1024, ACC_FP64=dt == "fp64"),
+        constexprs=lambda dt: dict(**_LRN, BLOCK_HW=512, ACC_FP64=dt == "fp64"),
     ),
     "kernels.lrn._lrn_backward_kernel": dict(
         floats=("alpha", "beta", "beta_hi", "k"),
@@ -48,17 +60,17 @@ SPECS = {
     ),
     "kernels.maxpool._max_pool2d_backward_kernel": dict(
         pointers={"argmax_ptr": "i8"},
-        constexprs=lambda dt: dict(**_POOL, **_FLAT, DH=1, DW=1, ACC_FP64=dt == "fp64"),
+        constexprs=lambda dt: dict(**_POOL, **_FLAT, DH=1, DW=1, ACC_FP64=dt == "fp64") | _heavy_block(dt),
     ),
     "kernels.fused._relu_lrn_max_pool2d_forward_kernel": dict(
         floats=("alpha", "beta", "beta_hi", "k"),
         pointers={"argmax_ptr": "i8"},
-        constexprs=lambda dt: dict(SIZE=5, **_POOL, **_FLAT, ACC_FP64=dt == "fp64"),
+        constexprs=lambda dt: dict(SIZE=5, **_POOL, **_FLAT, ACC_FP64=dt == "fp64") | dict(BLOCK=256),
     ),
     "kernels.fused._relu_lrn_max_pool2d_backward_kernel": dict(
         floats=("alpha", "beta", "beta_hi", "k"),
         pointers={"argmax_ptr": "i8"},
-        constexprs=lambda dt: dict(SIZE=5, **_POOL, **_FLAT, ACC_FP64=dt == "fp64"),
+        constexprs=lambda dt: dict(**_LRN, **_POOL, CHANNELS_LAST=False, BLOCK_HW=256, ACC_FP64=dt == "fp64"),
     ),
 }
 # Variants whose code differs enough to be worth compiling too: channels-last decoding and int64 indexing.
@@ -91,8 +103,39 @@ def signature(fn: JITFunction, dtype: str, spec: dict, constexprs: dict) -> dict
     return sig
 
 
-def compile_one(job: tuple[str, str, dict, int]) -> str:
-    """Compile one (kernel, dtype, constexprs, arch) variant; return its report line. Runs in a worker process."""
+def ptxas_usage(ptx: str, arch: int) -> dict[str, int]:
+    """``ptxas -v`` on a kernel's PTX: registers, spill stores/loads (bytes), stack frame and shared memory."""
+    ptxas = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas"
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "kernel.ptx"
+        source.write_text(ptx)
+        gpu = f"sm_{arch}a" if arch >= 90 else f"sm_{arch}"
+        out = subprocess.run(
+            [str(ptxas), "-v", f"--gpu-name={gpu}", str(source), "-o", str(Path(tmp) / "kernel.cubin")],
+            capture_output=True, text=True, check=True,
+        ).stderr  # fmt: skip
+
+    def number(pattern: str) -> int:
+        found = re.search(pattern, out)
+        return int(found.group(1)) if found else 0
+
+    return dict(
+        registers=number(r"Used (\d+) registers"), spill_stores=number(r"(\d+) bytes spill stores"),
+        spill_loads=number(r"(\d+) bytes spill loads"), stack=number(r"(\d+) bytes stack frame"),
+        shared=number(r"(\d+) bytes smem"),
+    )  # fmt: skip
+
+
+def ptx_memory_instructions(ptx: str) -> dict[str, int]:
+    """Static count of global load and store instructions in the PTX (a vector access counts once)."""
+    return dict(ld_global=len(re.findall(r"\bld\.global", ptx)), st_global=len(re.findall(r"\bst\.global", ptx)))
+
+
+def compile_one(job: tuple[str, str, dict, int]) -> dict:
+    """Compile one (kernel, dtype, constexprs, arch) variant and measure it. Runs in a worker process.
+
+    Returns {"line": report line, "ok": built without spilling, ...the ptxas and PTX figures}.
+    """
     qualname, dtype, constexprs, arch = job
     fn = launched_kernels()[qualname]
     flags = [f"{key}={value}" for key, value in constexprs.items() if key in ("CHANNELS_LAST", "INDEX_64") and value]
@@ -101,15 +144,26 @@ def compile_one(job: tuple[str, str, dict, int]) -> str:
     start = time.perf_counter()
     try:
         compiled = triton.compile(src, target=GPUTarget("cuda", arch, 32), options=dict(num_warps=4))
+        usage = ptxas_usage(compiled.asm["ptx"], arch)
     except Exception as err:  # report every failure, not just the first
-        return f"FAIL {label}: {type(err).__name__}: {err}"
-    return f"ok   {label}: {len(compiled.asm['cubin'])} B cubin in {time.perf_counter() - start:.2f} s"
+        return dict(line=f"FAIL {label}: {type(err).__name__}: {err}", ok=False)
+    usage.update(ptx_memory_instructions(compiled.asm["ptx"]), kernel=qualname, dtype=dtype, arch=arch, flags=flags)
+    spills = usage["spill_stores"] + usage["spill_loads"]
+    line = (
+        f"{'ok  ' if not spills else 'FAIL'} {label}: {len(compiled.asm['cubin'])} B cubin in "
+        f"{time.perf_counter() - start:.2f} s, {usage['registers']} registers, {spills} B spilled, "
+        f"{usage['ld_global']} ld.global / {usage['st_global']} st.global"
+    )
+    return dict(usage, line=line, ok=not spills)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", type=int, nargs="+", default=[80, 90], help="CUDA compute capabilities")
     parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="compiler processes")
+    parser.add_argument("--json", default=None, help="also write every variant's figures to this JSON file")
+    parser.add_argument("--only", default=None, help="compile only kernels whose name contains this")
+    parser.add_argument("--dtype", default=None, choices=DTYPES, help="compile only this dtype (and no extras)")
     args = parser.parse_args(argv)
 
     found = launched_kernels()
@@ -119,17 +173,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kernels without a compile spec: {missing}; specs without a kernel: {stale}")
         return 1
     jobs = []
-    for qualname in sorted(found):
+    for qualname in sorted(name for name in found if args.only is None or args.only in name):
         base = SPECS[qualname]["constexprs"]
-        variants = [(dtype, base(dtype)) for dtype in DTYPES]
+        variants = [(dtype, base(dtype)) for dtype in DTYPES if args.dtype is None or dtype == args.dtype]
         variants += [
-            ("fp32", dict(base("fp32"), **extra)) for extra in EXTRA_VARIANTS if extra.keys() <= base("fp32").keys()
+            ("fp32", dict(base("fp32"), **extra))
+            for extra in EXTRA_VARIANTS
+            if extra.keys() <= base("fp32").keys() and args.dtype is None
         ]
         jobs += [(qualname, dtype, constexprs, arch) for dtype, constexprs in variants for arch in args.arch]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        lines = list(pool.map(compile_one, jobs))
-    print("\n".join(lines))
-    return 1 if any(line.startswith("FAIL") for line in lines) else 0
+        results = list(pool.map(compile_one, jobs))
+    print("\n".join(result["line"] for result in results))
+    if args.json:
+        Path(args.json).write_text(json.dumps([{k: v for k, v in r.items() if k != "line"} for r in results], indent=1))
+    return 0 if all(result["ok"] for result in results) else 1
 
 
 if __name__ == "__main__":
