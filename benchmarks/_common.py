@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import platform
 import re
 import statistics
@@ -14,7 +15,10 @@ from pathlib import Path
 
 import torch
 
-RESULTS = Path(__file__).resolve().parent / "results"
+# ALEXNET_BENCH_OUT redirects every result (gpu_check.sh collects them in its OUTDIR).
+RESULTS = Path(os.environ.get("ALEXNET_BENCH_OUT") or Path(__file__).resolve().parent / "results")
+# The measured device-to-device copy bandwidth (GB/s), when known: rows then also say what % of it they reach.
+COPY_GBPS = float(os.environ.get("ALEXNET_COPY_GBPS") or 0) or None
 
 # Spec-sheet HBM bandwidth in GB/s, matched against torch.cuda.get_device_name(). Used for "% of peak".
 PEAK_GBPS = {
@@ -110,7 +114,8 @@ def run_cases(
                 gbps = bytes_moved(x, mode) / (t["ms"] * 1e-3) / 1e9
                 row = dict(shape="x".join(map(str, shape)), dtype=str(dtype).removeprefix("torch."), mode=mode)
                 row.update(
-                    provider=name, **t, gbps=round(gbps, 1), pct_peak=round(100 * gbps / peak, 1) if peak else None
+                    provider=name, **t, gbps=round(gbps, 1), pct_peak=round(100 * gbps / peak, 1) if peak else None,
+                    pct_copy=round(100 * gbps / COPY_GBPS, 1) if COPY_GBPS else None,
                 )
                 rows.append(row)
                 print(
