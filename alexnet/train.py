@@ -17,6 +17,7 @@ import random
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import parallel
-from .data import EpochLoader, atomic_save, check_classes, ten_crops
+from .data import EpochLoader, ImageFolder, Preprocess, atomic_save, check_classes, ten_crops
 from .model import AlexNet, AlexNetConfig, FourLayerCNN
 
 CHECKPOINT_FORMAT = "alexnet-lab/checkpoint"
@@ -218,9 +219,7 @@ class Trainer:
         self.net = parallel.base_model(self.model)  # the whole network, as checkpoints describe it
         self.spec = spec
         self.train_set, self.val_set = train_set, val_set
-        self.loader = EpochLoader(
-            train_set, self.config.batch_size, shuffle=True, seed=self.config.seed, num_workers=self.config.num_workers
-        )
+        self.loader = train_loader(train_set, self.config, self.device)
         self.optimizer = torch.optim.SGD(
             params, lr=self.config.lr, momentum=self.config.momentum,
             weight_decay=self.config.weight_decay,
@@ -565,6 +564,19 @@ def _set_numpy_rng_state(state) -> None:
         keys = state["keys"].numpy().astype(np.uint32)
         state = (state["kind"], keys, state["pos"], state["has_gauss"], state["cached_gaussian"])
     np.random.set_state(state)  # version-1 checkpoints stored numpy's tuple as it is
+
+
+def train_loader(train_set, config: TrainConfig, device: torch.device):
+    """The training batches: decoded and augmented on the GPU for image folders on CUDA (PIL on a few CPU cores
+    cannot feed AlexNet there), by :class:`EpochLoader` otherwise. Both serve the same plan per epoch."""
+    if device.type == "cuda" and isinstance(train_set, ImageFolder) and isinstance(train_set.transform, Preprocess):
+        from .device_data import DeviceJPEGLoader
+
+        try:
+            return DeviceJPEGLoader(train_set, config.batch_size, device=device, seed=config.seed)
+        except RuntimeError as err:  # no torchvision: decode with PIL
+            warnings.warn(f"decoding with PIL on the CPU: {err}", stacklevel=2)
+    return EpochLoader(train_set, config.batch_size, shuffle=True, seed=config.seed, num_workers=config.num_workers)
 
 
 class _stop_on_signals:
