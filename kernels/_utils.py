@@ -37,6 +37,7 @@ __all__ = [
     "vmap_folding_batch",
     "ring_push",
     "ring_row",
+    "spatial_tile",
 ]
 
 BACKENDS = ("auto", "triton", "torch")
@@ -161,6 +162,17 @@ def ring_row(ring, q, RING: tl.constexpr):
     """The q-th value pushed into ring (still held), selected without arithmetic on the other rows."""
     rows = tl.arange(0, RING)[:, None]
     return tl.sum(tl.where(rows == q % RING, ring, 0.0), axis=0)
+
+
+@triton.jit
+def spatial_tile(H, W, BLOCK_HW: tl.constexpr):
+    """This program's sample and tile of BLOCK_HW positions of the (H, W) plane (one program per pair):
+    (pid_n, in_bounds, h, w), with h and w int32 (a plane is far below 2**31 positions)."""
+    num_hw = H * W
+    num_tiles = tl.cdiv(num_hw, BLOCK_HW)
+    pid = tl.program_id(0)
+    offs_hw = (pid % num_tiles) * BLOCK_HW + tl.arange(0, BLOCK_HW)
+    return pid // num_tiles, offs_hw < num_hw, offs_hw // W, offs_hw % W
 
 
 @triton.jit

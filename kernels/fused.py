@@ -37,6 +37,7 @@ from ._utils import (
     ring_push,
     ring_row,
     spatial_block,
+    spatial_tile,
     split_beta,
     take_max,
     tl,
@@ -148,14 +149,7 @@ def _relu_lrn_max_pool2d_backward_kernel(
     # is, for dy. Every element of x, dy and argmax is read a constant number of times.
     LEAD: tl.constexpr = (SIZE - 1) // 2  # window(j) reaches this many channels after j
     LAG: tl.constexpr = SIZE // 2  # ... and this many before; i is in window(j) for j in [i - LEAD, i + LAG]
-    num_hw = H * W
-    num_tiles = tl.cdiv(num_hw, BLOCK_HW)
-    pid = tl.program_id(0)
-    pid_n = pid // num_tiles
-    offs_hw = (pid % num_tiles) * BLOCK_HW + tl.arange(0, BLOCK_HW)
-    in_bounds = offs_hw < num_hw
-    ih = offs_hw // W
-    iw = offs_hw % W
+    pid_n, in_bounds, ih, iw = spatial_tile(H, W, BLOCK_HW)
     n = pid_n.to(tl.int64)
     x_base = x_ptr + n * stride_xn + ih.to(tl.int64) * stride_xh + iw.to(tl.int64) * stride_xw
     dx_base = dx_ptr + n * stride_dxn + ih.to(tl.int64) * stride_dxh + iw.to(tl.int64) * stride_dxw

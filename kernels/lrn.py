@@ -48,6 +48,7 @@ from ._utils import (
     ring_push,
     ring_row,
     spatial_block,
+    spatial_tile,
     split_beta,
     tl,
     to_acc,
@@ -102,18 +103,11 @@ def _lrn_forward_kernel(
     ACC_FP64: tl.constexpr,
 ):
     LEAD: tl.constexpr = (SIZE - 1) // 2  # window(c) reaches this many channels after c
-    num_hw = H * W
-    num_tiles = tl.cdiv(num_hw, BLOCK_HW)
-    pid = tl.program_id(0)
-    pid_n = pid // num_tiles
-    pid_hw = pid % num_tiles
-    offs_hw = pid_hw * BLOCK_HW + tl.arange(0, BLOCK_HW)
-    in_bounds = offs_hw < num_hw
-    offs_h = (offs_hw // W).to(tl.int64)
-    offs_w = (offs_hw % W).to(tl.int64)
+    pid_n, in_bounds, offs_h, offs_w = spatial_tile(H, W, BLOCK_HW)
     # int64: N * C * H * W can pass 2**31 (AlexNet's conv1 output at batch 128 is 37M, at batch 8192 2.4G).
-    x_base = x_ptr + pid_n.to(tl.int64) * stride_xn + offs_h * stride_xh + offs_w * stride_xw
-    y_base = y_ptr + pid_n.to(tl.int64) * stride_yn + offs_h * stride_yh + offs_w * stride_yw
+    n = pid_n.to(tl.int64)
+    x_base = x_ptr + n * stride_xn + offs_h.to(tl.int64) * stride_xh + offs_w.to(tl.int64) * stride_xw
+    y_base = y_ptr + n * stride_yn + offs_h.to(tl.int64) * stride_yh + offs_w.to(tl.int64) * stride_yw
 
     # ring holds a_j for the channels j of window(c); channel q enters at step q - LEAD.
     ring = to_acc(tl.zeros((RING, BLOCK_HW), tl.float32), ACC_FP64)
@@ -152,16 +146,8 @@ def _lrn_backward_kernel(
 ):
     LEAD: tl.constexpr = (SIZE - 1) // 2  # window(j) reaches this many channels after j
     LAG: tl.constexpr = SIZE // 2  # ... and this many before; i is in window(j) for j in [i - LEAD, i + LAG]
-    num_hw = H * W
-    num_tiles = tl.cdiv(num_hw, BLOCK_HW)
-    pid = tl.program_id(0)
-    pid_n = pid // num_tiles
-    pid_hw = pid % num_tiles
-    offs_hw = pid_hw * BLOCK_HW + tl.arange(0, BLOCK_HW)
-    in_bounds = offs_hw < num_hw
-    offs_h = (offs_hw // W).to(tl.int64)
-    offs_w = (offs_hw % W).to(tl.int64)
-    n = pid_n.to(tl.int64)
+    pid_n, in_bounds, offs_h, offs_w = spatial_tile(H, W, BLOCK_HW)
+    n, offs_h, offs_w = pid_n.to(tl.int64), offs_h.to(tl.int64), offs_w.to(tl.int64)
     x_base = x_ptr + n * stride_xn + offs_h * stride_xh + offs_w * stride_xw
     dy_base = dy_ptr + n * stride_dyn + offs_h * stride_dyh + offs_w * stride_dyw
     dx_base = dx_ptr + n * stride_dxn + offs_h * stride_dxh + offs_w * stride_dxw

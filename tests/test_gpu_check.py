@@ -4,25 +4,21 @@ Argument handling, stages skipped for want of a GPU or of budget, the summary wr
 like the real scripts', and the file count of OUTDIR. The stages' commands are replaced (--dry-run).
 """
 
-import importlib.util
 import json
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from .conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_check.sh"
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "benchmarks" / "gpu_check.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gpu_check"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "benchmarks" / "gpu_check.py")
 
 
 def _run(*args, env=None, cwd=ROOT):

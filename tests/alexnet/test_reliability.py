@@ -92,12 +92,12 @@ def test_relu_vs_tanh_writes_to_a_runs_folder_and_never_over_results(tmp_path, m
     assert args.out == "runs/relu_vs_tanh"
     results = tmp_path / "results"
     results.mkdir()
-    (results / "results-modern.json").write_text("committed")
+    (results / "results-cuda-convnet.json").write_text("committed")
     called = []
     monkeypatch.setattr(data, "load_datasets", lambda *a, **k: called.append(1))
     assert main(["relu-vs-tanh", "--data", "x", "--out", str(results)]) == 2
-    _one_line_error(capsys, "already holds results-modern.json: pass --overwrite")
-    assert (results / "results-modern.json").read_text() == "committed" and not called
+    _one_line_error(capsys, "already holds results-cuda-convnet.json: pass --resume to continue that sweep")
+    assert (results / "results-cuda-convnet.json").read_text() == "committed" and not called
 
 
 # ----------------------------------------------------------------------------------------------- 3: resume checks

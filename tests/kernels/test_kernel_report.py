@@ -3,24 +3,20 @@
 (Spills are guarded by the compile check: ``compile_for_gpu.py`` fails on any spilled byte on sm_80 or sm_90.)
 """
 
-import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
+
+from ..conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "benchmarks" / "results" / "kernel-report.json"
 
 
 def _report_module():
-    spec = importlib.util.spec_from_file_location("kernel_report", ROOT / "benchmarks" / "kernel_report.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["kernel_report"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "benchmarks" / "kernel_report.py")
 
 
 @pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") != "1", reason="counts memory ops in Triton's interpreter")
