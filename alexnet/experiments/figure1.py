@@ -81,9 +81,15 @@ def search_order(grid: list[float], base_lr: float) -> list[float]:
 def train_run(
     recipe: Recipe, activation: str, lr: float, seed: int, images: torch.Tensor, labels: torch.Tensor,
     inputs: Inputs, settings: SearchSettings, stop_after: int | None = None, progress: bool = False,
+    state_path: str | Path | None = None,
 ) -> dict:  # fmt: skip
     """Train one network until its epoch training error reaches the target (or it diverges, is pruned after
-    ``stop_after`` epochs, or reaches ``max_epochs``). images: (N, 3, 32, 32) uint8 on the training device."""
+    ``stop_after`` epochs, or reaches ``max_epochs``). images: (N, 3, 32, 32) uint8 on the training device.
+
+    ``state_path``: after every epoch the run's state (weights, momentum, curves) is saved there, and a run that
+    finds its own state there continues from it: a killed sweep loses at most one epoch. Data order and
+    initial weights depend only on (seed, epoch), so the continued run is the uninterrupted one.
+    """
     from tqdm.auto import tqdm
 
     device = images.device
@@ -91,11 +97,18 @@ def train_run(
     optimizer = torch.optim.SGD(recipe_param_groups(net, recipe, lr, inputs.scalar_std), momentum=settings.momentum)
     probe = inputs.prepare(images[:PROBE_IMAGES])
     count = len(images)
-    epochs, layers, diverged, pruned = [], [], False, False
-    start = time.perf_counter()
-    bar = tqdm(total=settings.max_epochs, desc=f"{recipe.name} {activation} lr={lr:g} seed={seed}", unit="epoch",
-               disable=not progress, leave=False)  # fmt: skip
-    for epoch in range(1, settings.max_epochs + 1):
+    epochs, layers, diverged, pruned, spent = [], [], False, False, 0.0
+    key = dict(settings.identity(), activation=activation, lr=lr, seed=seed)  # identity() names the recipe
+    saved = _load_run_state(state_path, key)
+    if saved is not None:
+        net.load_state_dict(saved["net"])
+        optimizer.load_state_dict(saved["optimizer"])
+        epochs, layers, spent = saved["epochs"], saved["layers"], saved["wall_s"]
+    start = time.perf_counter() - spent
+    bar = tqdm(total=settings.max_epochs, initial=len(epochs), desc=f"{recipe.name} {activation} lr={lr:g} seed={seed}",
+               unit="epoch", disable=not progress, leave=False)  # fmt: skip
+    done = bool(epochs) and epochs[-1]["train_error"] <= settings.target
+    for epoch in range(len(epochs) + 1, 0 if done else settings.max_epochs + 1):
         if stop_after is not None and epoch > stop_after:  # even reaching the target now would not be faster
             pruned = True
             break
@@ -122,6 +135,8 @@ def train_run(
         layers.append(dict(epoch=epoch, **layer_statistics(net, probe, activation)))
         bar.update(1)
         bar.set_postfix(train_error=f"{error:.3f}")
+        if state_path is not None:
+            _save_run_state(state_path, key, net, optimizer, epochs, layers, time.perf_counter() - start)
         if error <= settings.target:
             break
     bar.close()
@@ -133,6 +148,25 @@ def train_run(
         final_train_error=errors[-1] if errors else None, best_train_error=min(errors) if errors else None,
         wall_s=time.perf_counter() - start,
     )  # fmt: skip
+
+
+def _save_run_state(path, key: dict, net, optimizer, epochs: list, layers: list, wall_s: float) -> None:
+    from ..data import atomic_save
+
+    state = dict(key=key, net=net.state_dict(), optimizer=optimizer.state_dict(), epochs=epochs, layers=layers,
+                 wall_s=wall_s)  # fmt: skip
+    atomic_save(state, path)
+
+
+def _load_run_state(path, key: dict) -> dict | None:
+    """The saved state of this very run (same recipe, activation, lr, seed and settings), or None."""
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # a state cut short: start the run over
+        return None
+    return state if state.get("key") == key else None
 
 
 def _key(run: dict) -> tuple:
@@ -195,12 +229,16 @@ def run_search(
             runs=runs, summary=summarize(runs, settings.target), wall_s=time.perf_counter() - start,
         )  # fmt: skip
 
+    state_path = path.with_name(f".{path.stem}.run-in-progress.pt") if path is not None else None
+
     def run(activation: str, lr: float, seed: int, stop_after: int | None = None) -> None:
         if any(_key(r) == (activation, lr, seed) for r in runs):
             return
-        runs.append(train_run(recipe, activation, lr, seed, images, labels, inputs, settings, stop_after, progress))
+        runs.append(train_run(recipe, activation, lr, seed, images, labels, inputs, settings, stop_after, progress,
+                              state_path=state_path))  # fmt: skip
         if path is not None:
             save(results(), path)
+            state_path.unlink(missing_ok=True)
 
     for activation in ACTIVATIONS:
         for lr in search_order(settings.lrs[activation], recipe.base_lr):

@@ -190,3 +190,30 @@ def test_cli_on_a_real_cifar10_subset(tmp_path, capsys):
     assert "Recipe cuda-convnet on 512 training images" in out
     results = figure1.load(tmp_path / "results-cuda-convnet.json")
     assert results["settings"]["train_images"] == 512 and (tmp_path / "figure1-cuda-convnet.png").is_file()
+
+
+def test_a_run_killed_mid_way_continues_from_its_last_epoch(tmp_path, monkeypatch):
+    images, labels = _images(48)
+    settings = _settings(target=0.01, max_epochs=4, seeds=1)  # never reached: all 4 epochs run
+    recipe = recipes.get_recipe("cuda-convnet")
+    inputs = recipes.input_statistics(images, recipe)
+    straight = figure1.train_run(recipe, "tanh", 0.002, 0, images, labels, inputs, settings)
+    state = tmp_path / "state.pt"
+    original, calls = figure1.layer_statistics, []
+
+    def dies_in_epoch_three(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # killed after epoch 3's training, before its state was saved
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(figure1, "layer_statistics", dies_in_epoch_three)
+    with pytest.raises(KeyboardInterrupt):
+        figure1.train_run(recipe, "tanh", 0.002, 0, images, labels, inputs, settings, state_path=state)
+    monkeypatch.setattr(figure1, "layer_statistics", original)
+    assert len(torch.load(state, weights_only=True)["epochs"]) == 2
+    resumed = figure1.train_run(recipe, "tanh", 0.002, 0, images, labels, inputs, settings, state_path=state)
+    assert [e["train_error"] for e in resumed["epochs"]] == [e["train_error"] for e in straight["epochs"]]
+    assert resumed["layers"] == straight["layers"]
+    other = figure1.train_run(recipe, "tanh", 0.004, 0, images, labels, inputs, settings, state_path=state)
+    assert len(other["epochs"]) == 4  # another run's state is not taken for its own
