@@ -247,3 +247,103 @@ def plot_benchmark(path) -> object:
     ax.set_title(f"{result['meta'].get('op')} on {result['meta']['device']}", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------------------------- Figure 3's split
+
+# An orthonormal colour basis for RGB: luminance, then two opponent axes (red-green, blue-yellow).
+COLOUR_BASIS = torch.tensor(
+    [[1.0, 1.0, 1.0], [1.0, -1.0, 0.0], [1.0, 1.0, -2.0]]
+) / torch.tensor([3.0, 2.0, 6.0]).sqrt()[:, None]
+
+
+def colour_specificity(kernels: torch.Tensor) -> torch.Tensor:
+    """How colour-specific each conv1 kernel is: the fraction of its energy in the colour-opponent components.
+
+    At every pixel of a kernel (C, 3, k, k) the RGB weight vector w is written in an orthonormal basis: luminance
+    l = (1, 1, 1)/sqrt(3) and the opponent axes o1 = (1, -1, 0)/sqrt(2) (red-green) and o2 = (1, 1, -2)/sqrt(6)
+    (blue-yellow). Then
+
+        specificity = sum_pixels (w.o1)^2 + (w.o2)^2  /  sum_pixels |w|^2        in [0, 1]
+
+    0 for a kernel that weighs R, G and B alike everywhere (colour-agnostic: the paper's column-0 kernels), near 1
+    for one that only contrasts colours. Returns (C,).
+    """
+    if kernels.dim() != 4 or kernels.shape[1] != 3:
+        raise ValueError(f"colour_specificity: kernels must be (C, 3, k, k), got {tuple(kernels.shape)}")
+    coords = torch.einsum("ij,cjhw->cihw", COLOUR_BASIS.to(kernels.dtype), kernels.detach().cpu())
+    energy = coords.square().sum(dim=(2, 3))  # (C, 3): luminance, o1, o2
+    total = energy.sum(1)
+    return torch.where(total > 0, energy[:, 1:].sum(1) / total.clamp_min(1e-30), torch.zeros_like(total))
+
+
+def conv1_kernels_by_column(model) -> list[torch.Tensor]:
+    """conv1's kernels of each column: AlexNet (two column modules) or its grouped form (groups=2 halves)."""
+    if hasattr(model, "columns"):
+        return [column.conv1.weight.detach().cpu() for column in model.columns]
+    weight = model.conv1.weight.detach().cpu()
+    return list(weight.chunk(2))
+
+
+def column_split_test(first: torch.Tensor, second: torch.Tensor, permutations: int = 10_000, seed: int = 0) -> dict:
+    """Do two columns' specificities differ? Means, their difference, and a two-sided permutation-test p-value
+    (the share of random relabellings of the kernels whose mean difference is at least as large)."""
+    values = torch.cat([first, second]).double()
+    n = len(first)
+    observed = (first.double().mean() - second.double().mean()).abs()
+    gen = torch.Generator().manual_seed(seed)
+    hits = 0
+    for _ in range(permutations):
+        perm = values[torch.randperm(len(values), generator=gen)]
+        hits += int((perm[:n].mean() - perm[n:].mean()).abs() >= observed - 1e-12)
+    return dict(mean_first=float(first.mean()), mean_second=float(second.mean()),
+                difference=float(first.mean() - second.mean()), p_value=(hits + 1) / (permutations + 1))  # fmt: skip
+
+
+def show_colour_specificity(model, ax=None):
+    """Figure 3's claim, measured: each column's conv1 kernels sorted by colour specificity, side by side."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3))
+    columns = conv1_kernels_by_column(model)
+    for index, kernels in enumerate(columns):
+        values = colour_specificity(kernels).sort(descending=True).values
+        ax.bar(torch.arange(len(values)) + index * (len(values) + 4), values, width=0.9, label=f"column {index}")
+    test = column_split_test(*(colour_specificity(k) for k in columns), permutations=2000)
+    ax.set(ylabel="colour specificity", ylim=(0, 1), xticks=[],
+           title=f"conv1 colour specificity: means {test['mean_first']:.2f} vs {test['mean_second']:.2f} "
+                 f"(permutation p = {test['p_value']:.3g})")  # fmt: skip
+    ax.legend(fontsize=8)
+    return ax
+
+
+class ColourSpecificityLog:
+    """Trainer callback: after every epoch, each column's conv1 colour specificity and the permutation test.
+
+    ``trainer.run(..., callbacks=[log])``; ``log.records`` holds one entry per epoch (written to ``path`` as JSON
+    too, when given), so a notebook can show whether and when the split between the columns appears.
+    """
+
+    def __init__(self, path=None, permutations: int = 2000) -> None:
+        self.path, self.permutations, self.records = path, permutations, []
+
+    def __call__(self, trainer, record: dict) -> None:
+        if trainer.step_in_epoch != 0 or not trainer.epochs:
+            return  # only right after an epoch ends
+        epoch = trainer.epochs[-1]["epoch"]
+        if self.records and self.records[-1]["epoch"] == epoch:
+            return
+        values = [colour_specificity(kernels) for kernels in conv1_kernels_by_column(trainer.net)]
+        test = column_split_test(*values, permutations=self.permutations)
+        self.records.append(dict(epoch=epoch, column_means=[float(v.mean()) for v in values],
+                                 p_value=test["p_value"], values=[v.tolist() for v in values]))  # fmt: skip
+        if self.path is not None:
+            import json
+            from pathlib import Path
+
+            path = Path(self.path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_text(json.dumps(self.records, indent=1))
+            tmp.replace(path)

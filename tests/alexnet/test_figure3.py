@@ -1,0 +1,72 @@
+"""Figure 3's claim as a measurement: conv1 colour specificity per kernel, per column, and over training."""
+
+import json
+
+import pytest
+import torch
+
+from alexnet import viz
+from alexnet.model import AlexNet, AlexNetConfig
+
+from .test_train import make_trainer, synthetic_sets
+
+
+def test_grey_kernels_score_zero_and_pure_opponent_kernels_one():
+    gen = torch.Generator().manual_seed(0)
+    shape = torch.randn(3, 1, 5, 5, generator=gen)
+    grey = shape.expand(3, 3, 5, 5)
+    red_green = shape * torch.tensor([1.0, -1.0, 0.0]).view(1, 3, 1, 1)
+    blue_yellow = shape * torch.tensor([1.0, 1.0, -2.0]).view(1, 3, 1, 1)
+    torch.testing.assert_close(viz.colour_specificity(grey), torch.zeros(3), atol=1e-6, rtol=0)
+    torch.testing.assert_close(viz.colour_specificity(red_green), torch.ones(3))
+    torch.testing.assert_close(viz.colour_specificity(blue_yellow), torch.ones(3))
+    red_only = shape * torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1)  # |(1,0,0).l|^2 = 1/3 of the energy
+    torch.testing.assert_close(viz.colour_specificity(red_only), torch.full((3,), 2 / 3))
+
+
+def test_specificity_ignores_scale_and_sign():
+    kernels = torch.randn(6, 3, 7, 7, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(viz.colour_specificity(kernels), viz.colour_specificity(-3.5 * kernels))
+
+
+def test_bad_kernels_are_a_clear_error():
+    with pytest.raises(ValueError, match=r"kernels must be \(C, 3, k, k\)"):
+        viz.colour_specificity(torch.ones(4, 1, 3, 3))
+
+
+CONFIGS = [AlexNetConfig(init="modern"), AlexNetConfig.cifar(init="modern")]
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=["paper", "cifar"])
+def test_columns_are_the_same_in_the_two_column_and_grouped_forms(config):
+    model = AlexNet(config=config)
+    columns = viz.conv1_kernels_by_column(model)
+    grouped = viz.conv1_kernels_by_column(model.to_grouped())
+    assert len(columns) == 2 and columns[0].shape[0] == config.widths[0]
+    for a, b in zip(columns, grouped):
+        assert torch.equal(a, b)
+
+
+def test_permutation_test_separates_different_columns_only():
+    gen = torch.Generator().manual_seed(2)
+    low, high = torch.rand(48, generator=gen) * 0.2, 0.6 + torch.rand(48, generator=gen) * 0.3
+    assert viz.column_split_test(low, high, permutations=999)["p_value"] == pytest.approx(1 / 1000)
+    same = viz.column_split_test(low[:24], low[24:], permutations=999)
+    assert same["p_value"] > 0.05 and abs(same["difference"]) < 0.1
+
+
+def test_trainer_callback_records_each_epoch(tmp_path):
+    trainer = make_trainer(synthetic_sets())  # the CIFAR-size two-column AlexNet, 5 steps per epoch
+    log = viz.ColourSpecificityLog(tmp_path / "spec.json", permutations=99)
+    trainer.run(epochs=2, progress=False, callbacks=[log])
+    assert [r["epoch"] for r in log.records] == [0, 1]
+    saved = json.loads((tmp_path / "spec.json").read_text())
+    assert saved == json.loads(json.dumps(log.records)) and len(saved[0]["values"][0]) == 24
+
+
+def test_the_figure_draws(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = viz.show_colour_specificity(AlexNet(config=AlexNetConfig.cifar(init="modern")))
+    assert "colour specificity" in ax.get_ylabel()
