@@ -12,6 +12,7 @@ path: ``PIL`` (``alexnet.data.EpochLoader``: decode and augment image by image),
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -57,7 +58,12 @@ def main() -> None:
     record("PIL", cpu, images_per_second(data.EpochLoader(dataset, args.batch).epoch(0), count, cpu))
     from alexnet.device_data import DeviceJPEGLoader
 
-    for device in [cpu] + ([torch.device("cuda")] if torch.cuda.is_available() else []):
+    try:
+        import torchvision.io  # noqa: F401
+    except ImportError:
+        print("torchvision is not installed: only the PIL path was measured")
+    devices = [cpu] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    for device in devices if "torchvision.io" in sys.modules else []:
         loader = DeviceJPEGLoader(dataset, args.batch, device=device, threads=args.threads)
         images_per_second(loader.epoch(1), args.batch, device)  # warm-up: nvJPEG handles, kernels
         record(f"torchvision.io {device.type}", device, images_per_second(loader.epoch(0), count, device))
