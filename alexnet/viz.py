@@ -267,7 +267,7 @@ def colour_specificity(kernels: torch.Tensor) -> torch.Tensor:
         specificity = sum_pixels (w.o1)^2 + (w.o2)^2  /  sum_pixels |w|^2        in [0, 1]
 
     0 for a kernel that weighs R, G and B alike everywhere (colour-agnostic: the paper's column-0 kernels), near 1
-    for one that only contrasts colours. Returns (C,).
+    for one that only contrasts colours, 2/3 on average for random (untrained) weights. Returns (C,).
     """
     if kernels.dim() != 4 or kernels.shape[1] != 3:
         raise ValueError(f"colour_specificity: kernels must be (C, 3, k, k), got {tuple(kernels.shape)}")
