@@ -6,11 +6,12 @@ steps around the recipe's base lr, the best-guess first); a run stops at the tar
 found for its activation (pruned). The fastest lr of each activation then runs with more seeds (initial weights
 and data order). The ratio is tanh's epochs to target over ReLU's, per seed, reported as median and range.
 
-Training is a plain loop on one uint8 tensor kept on the training device: batches are indexed there, so a GPU
-does an epoch of these nets in about a second and a CPU pays no data-loading cost.
+Training is a plain loop on one uint8 tensor kept on the training device: batches are indexed there, with no
+DataLoader and no per-batch host transfer (on 2 CPU cores an epoch of the 19pct net took 18-65 s here).
 
-Results (``results-<recipe>.json``, schema ``alexnet-lab/figure1-search/1``) are rewritten after every run, so a
-killed sweep resumes (``resume=True``) without rerunning what finished. Each run records its per-epoch training
+Results (``results-<recipe>.json``, schema ``alexnet-lab/figure1-search/1``) are rewritten after every run, and
+the run in progress saves its state after every epoch, so a killed sweep resumes (``resume=True``) without
+rerunning what finished. Each run records its per-epoch training
 error and per-layer statistics (mean |W|, pre-activation std, tanh saturation / dead ReLUs).
 """
 
