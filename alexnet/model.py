@@ -6,7 +6,9 @@ modules here (``model.columns[0]``, ``model.columns[1]``), so they can be placed
 and the cross-column layers are where activations change hands.
 
 Also here: the single-device "grouped convolution" form of the same network (``GroupedAlexNet``, ``groups=2``)
-with exact weight mappings both ways, a CIFAR-size AlexNet, and the four-layer CNN of the ReLU/tanh comparison.
+with exact weight mappings both ways, a CIFAR-size AlexNet, the four-layer CNN of the ReLU/tanh comparison, and
+the registry of models by name (``MODELS``, ``ModelSpec``, ``build_model``) that the CLI, the notebooks' widgets,
+the experiments and checkpoints all go through.
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 class ReLULRNPool(nn.Module):
     """ReLU -> LRN -> overlapping max-pool after conv1 and conv2 (sections 3.1, 3.3, 3.4).
 
-    ``kernels="torch"`` is plain ``torch.nn.functional``; otherwise the fused kernel of ``kernels``.
+    Runs ``kernels.relu_lrn_max_pool2d`` on the chosen backend: ``"torch"`` is its PyTorch-level form (with the
+    kernels' cheaper LRN backward), the others its fused kernel.
     """
 
     def __init__(self, lrn: dict, alpha_over_size: bool, backend: str) -> None:
@@ -70,12 +73,6 @@ class ReLULRNPool(nn.Module):
         self.lrn, self.alpha_over_size, self.backend = dict(lrn), alpha_over_size, backend
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.backend == "torch":
-            size, alpha = self.lrn["size"], self.lrn["alpha"]
-            # F.local_response_norm divides alpha by size; undo that for the paper's convention.
-            alpha = alpha if self.alpha_over_size else alpha * size
-            x = F.local_response_norm(F.relu(x), size, alpha, self.lrn["beta"], self.lrn["k"])
-            return F.max_pool2d(x, 3, 2)
         return kernels.relu_lrn_max_pool2d(x, **self.lrn, alpha_over_size=self.alpha_over_size, backend=self.backend)
 
 
@@ -87,8 +84,6 @@ class ReLUPool(nn.Module):
         self.backend = backend
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.backend == "torch":
-            return F.max_pool2d(F.relu(x), 3, 2)
         return kernels.max_pool2d(F.relu(x), 3, 2, backend=self.backend)
 
 
@@ -383,3 +378,44 @@ def cifar_alexnet(num_classes: int = 10, *, devices=None, **overrides) -> AlexNe
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+# ----------------------------------------------------------------------------------------------- models by name
+
+# cifar-alexnet-grouped: the same network as cifar-alexnet on one device, in the grouped-convolution form (its
+# initial weights are cifar-alexnet's for the same seed, converted exactly).
+MODELS = ("alexnet", "cifar-alexnet", "cifar-alexnet-grouped", "four-layer")
+
+
+@dataclass
+class ModelSpec:
+    """A model by name (one of MODELS) and its keyword arguments: what a checkpoint stores to rebuild it."""
+
+    name: str
+    kwargs: dict = field(default_factory=dict)
+
+    @property
+    def input_size(self) -> int:
+        """Side of the square images the model takes: 227 for the paper's AlexNet, 32 for the small ones."""
+        return self.kwargs.get("input_size", 227) if self.name == "alexnet" else 32
+
+    def build(self) -> nn.Module:
+        if self.name == "alexnet":
+            return AlexNet(**self.kwargs)
+        if self.name in ("cifar-alexnet", "cifar-alexnet-grouped"):
+            kwargs = dict(self.kwargs)
+            model = AlexNet(config=AlexNetConfig.cifar(kwargs.pop("num_classes", 10), **kwargs))
+            return model.to_grouped() if self.name == "cifar-alexnet-grouped" else model
+        if self.name == "four-layer":
+            return FourLayerCNN(**self.kwargs)
+        raise ValueError(f"model must be one of {MODELS}, got {self.name!r}")
+
+
+def build_model(name: str, **kwargs) -> nn.Module:
+    """``build_model("cifar-alexnet", num_classes=10, init="modern")``: a model from MODELS by name."""
+    return ModelSpec(name, kwargs).build()
+
+
+def input_size_of(model: nn.Module) -> int:
+    """Side of the square images ``model`` takes (32 for models without a config: the four-layer CNN)."""
+    return model.config.input_size if isinstance(model, (AlexNet, GroupedAlexNet)) else 32
