@@ -8,6 +8,7 @@ Examples:
     python -m alexnet train --resume runs/c10/checkpoint.pt --epochs 5     # continues in runs/c10
     python -m alexnet train --model alexnet --data /data/imagenet --device cuda --kernels triton --out runs/in1k
     python -m alexnet evaluate --checkpoint runs/c10/checkpoint.pt --data ../shared/data/cifar10-jpg.zip
+    python -m alexnet evaluate --weights cifar-alexnet-cifar10 --data ../shared/data/cifar10-jpg.zip
     python -m alexnet relu-vs-tanh --data ../shared/data/cifar10-jpg.zip --init modern
 """
 
@@ -25,8 +26,10 @@ from pathlib import Path
 
 import torch
 
+from .checkpoint import load_model, read_checkpoint
 from .experiments.recipes import RECIPES
-from .train import MODELS, RUN_FILES, ModelSpec, TrainConfig, Trainer, input_size_of, load_model, read_checkpoint
+from .model import MODELS, ModelSpec, input_size_of
+from .train import RUN_FILES, TrainConfig, Trainer
 
 
 class UsageError(Exception):
@@ -137,11 +140,31 @@ def build_parser() -> argparse.ArgumentParser:
         description="Top-1 and top-5 error (and loss) of a checkpoint on the validation images of --data, prepared "
         "as the checkpoint's training data were (its mean), on the centre crop or the paper's ten crops.",
     )
-    evaluate.add_argument("--checkpoint", required=True)
+    which = evaluate.add_mutually_exclusive_group(required=True)
+    which.add_argument("--checkpoint", help="a training checkpoint")
+    which.add_argument("--weights", help="shipped weights by name (see alexnet.pretrained.available())")
     _add_data_args(evaluate, mean_default=None)
     evaluate.add_argument("--ten-crop", action="store_true", help="average over the paper's ten crops")
     evaluate.add_argument("--batch-size", type=positive_int, default=128)
     evaluate.add_argument("--device", default="cpu")
+    evaluate.add_argument("--kernels", default=None, choices=("auto", "triton", "torch"),
+                          help="LRN/pool backend (default: auto with --weights, else the checkpoint's)")  # fmt: skip
+
+    export = sub.add_parser(
+        "export-weights",
+        help="ship a checkpoint's weights (fp16 + manifest) for alexnet.pretrained()",
+        description="Write <name>.pt (fp16 state dict, the preprocessing's mean and std, the class names) and "
+        "<name>.json (training command, recipe, data, epochs, the validation error of the fp16 weights measured "
+        "on --data, sha256) to --folder (default: the package's alexnet/weights/). Existing weights of that name "
+        "are only replaced with --overwrite.",
+    )
+    export.add_argument("--checkpoint", required=True)
+    export.add_argument("--name", required=True, help="e.g. cifar-alexnet-cifar10")
+    export.add_argument("--data", required=True, help="the data the checkpoint was trained on (to evaluate)")
+    export.add_argument("--train-command", required=True, help="the training command, recorded in the manifest")
+    export.add_argument("--note", default="", help="a sentence for the manifest (e.g. where it was trained)")
+    export.add_argument("--folder", default=None)
+    export.add_argument("--overwrite", action="store_true")
 
     figure1 = sub.add_parser(
         "relu-vs-tanh",
@@ -331,6 +354,12 @@ def cmd_train(args) -> int:
     for option, device in zip(("--devices", "--devices") if args.devices else ("--device",), devices):
         check_device(device, option)
     check_kernels(settings["kernels"], devices)
+    columns_needed = "--devices" if args.devices else f"--parallel {args.parallel}"
+    if settings["model"] in ("four-layer", "cifar-alexnet-grouped") and (
+        args.devices or args.parallel in ("columns", "hybrid")
+    ):
+        raise UsageError(f"{columns_needed}: model {settings['model']} has no columns to place (use alexnet or "
+                         "cifar-alexnet)")  # fmt: skip
     check_writable_folder(out, "--out")
     check_out_folder(out, args.resume, args.overwrite)
 
@@ -375,10 +404,16 @@ def cmd_train(args) -> int:
         print(f"resumed {args.resume} at epoch {trainer.epoch}, step {trainer.global_step}")
     print(f"training {spec.name} on {data.source}: {len(data.train)} train / {len(data.val)} val images, "
           f"{len(data.classes)} classes, {trainer.steps_per_epoch} steps per epoch")  # fmt: skip
+    callbacks = []
+    # Figure 3's column split, per epoch (see alexnet.viz.ColourSpecificityLog)
+    if spec.name != "four-layer" and (dist_ctx is None or dist_ctx.is_main):
+        from .viz import ColourSpecificityLog
+
+        callbacks.append(ColourSpecificityLog(out / "colour-specificity.json"))
     if args.steps is not None:
-        trainer.run(steps=args.steps, progress=not args.quiet)
+        trainer.run(steps=args.steps, callbacks=callbacks, progress=not args.quiet)
     else:
-        trainer.run(epochs=args.epochs, progress=not args.quiet)
+        trainer.run(epochs=args.epochs, callbacks=callbacks, progress=not args.quiet)
     path = out / "checkpoint.pt"
     if trainer.interrupted:  # run() stopped between two steps and saved
         print(f"\n{trainer.interrupted}: stopped at step {trainer.global_step}, saved {path}; continue with "
@@ -399,9 +434,12 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .data import load_datasets
+    from .train import evaluate
 
-    state = read_checkpoint(args.checkpoint)
     check_device(args.device)
+    if args.weights is not None:
+        return _evaluate_weights(args)
+    state = read_checkpoint(args.checkpoint)
     recorded = state.get("data") or {}
     if args.mean is not None and recorded.get("mean") not in (None, args.mean):
         raise UsageError(
@@ -409,7 +447,9 @@ def cmd_evaluate(args) -> int:
             "use it)"
         )
     mean = args.mean or recorded.get("mean") or "pixel"
-    model = load_model(args.checkpoint, args.device)
+    if args.kernels is not None:
+        check_kernels(args.kernels, [args.device])
+    model = load_model(args.checkpoint, args.device, kernels=args.kernels)
     size = input_size_of(model)
     if args.ten_crop and size == 32:
         raise UsageError("--ten-crop needs an ImageNet-size model (crops of a 256x256 image)")
@@ -422,15 +462,70 @@ def cmd_evaluate(args) -> int:
         )
     if args.ten_crop:
         data.val.transform.crop = 256  # the full image: the ten crops are taken in evaluate()
-    config = TrainConfig(batch_size=args.batch_size, device=args.device, num_workers=args.workers)
-    trainer = Trainer(model, data.train, data.val, config)
-    result = trainer.evaluate(ten_crop=args.ten_crop)
+    result = evaluate(model, data.val, ten_crop=args.ten_crop, batch_size=args.batch_size, device=args.device,
+                      num_workers=args.workers)  # fmt: skip
     print(json.dumps(dict(checkpoint=args.checkpoint, data=str(args.data), mean=mean, ten_crop=args.ten_crop,
                           **result)))  # fmt: skip
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "relu-vs-tanh": cmd_relu_vs_tanh}
+def _evaluate_weights(args) -> int:
+    """evaluate --weights NAME: the shipped model on --data's validation images, with its own preprocessing."""
+    from .data import load_datasets
+    from .hub import get_weights
+    from .train import evaluate
+
+    if args.mean is not None:
+        raise UsageError("--mean: shipped weights come with their own preprocessing (leave --mean out)")
+    if args.ten_crop:
+        raise UsageError("--ten-crop needs an ImageNet-size model (crops of a 256x256 image)")
+    weights = get_weights(args.weights)
+    check_kernels(args.kernels or "auto", [args.device])
+    model = weights.build(device=args.device, kernels=args.kernels or "auto")
+    data = load_datasets(args.data, input_size=input_size_of(model), mean="none", augment=False,
+                         download=args.download)  # fmt: skip
+    if list(data.classes) != weights.classes:
+        raise UsageError(f"--weights {args.weights} knows {len(weights.classes)} classes "
+                         f"({', '.join(weights.classes[:4])}, ...); --data {args.data} has {len(data.classes)} "
+                         f"({', '.join(data.classes[:4])}{', ...' if len(data.classes) > 4 else ''})")  # fmt: skip
+    data.val.transform = model.preprocess
+    result = evaluate(model, data.val, batch_size=args.batch_size, device=args.device, num_workers=args.workers)
+    print(json.dumps(dict(weights=args.weights, data=str(args.data), recorded_top1_err=weights.meta["val_top1_err"],
+                          **result)))  # fmt: skip
+    return 0
+
+
+def cmd_export_weights(args) -> int:
+    from .data import load_datasets
+    from .hub import WEIGHTS_DIR, export
+
+    state = read_checkpoint(args.checkpoint)
+    recorded = state.get("data") or {}
+    spec = ModelSpec(**state["model_spec"])
+    data = load_datasets(args.data, input_size=spec.input_size, mean=recorded.get("mean") or "pixel", augment=False)
+    if list(data.classes) != list(recorded.get("classes") or data.classes):
+        raise UsageError(f"{args.checkpoint} was trained on other classes than --data {args.data} has")
+    train_config = state["train_config"]
+    recipe = dict(model=spec.name, init=spec.kwargs.get("init"),
+                  **{k: train_config[k] for k in ("lr", "momentum", "weight_decay", "batch_size", "seed")},
+                  lr_schedule="divided by 10 when the validation error stops improving (patience 1)",
+                  augment=recorded.get("augment"), mean=recorded.get("mean"), note=args.note)  # fmt: skip
+    data_info = dict(source=Path(args.data).name, train_images=len(data.train), val_images=len(data.val),
+                     subset=recorded.get("subset"))  # fmt: skip
+    folder = Path(args.folder) if args.folder else WEIGHTS_DIR
+    meta = export(args.checkpoint, args.name, data.val, command=args.train_command, recipe=recipe, data=data_info,
+                  folder=folder, overwrite=args.overwrite)  # fmt: skip
+    print(f"wrote {folder / meta['file']} ({meta['bytes'] / 1e6:.1f} MB) and {args.name}.json: "
+          f"{meta['epochs']} epochs, validation top-1 error {meta['val_top1_err']:.4f} (fp16 weights)")
+    return 0
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "export-weights": cmd_export_weights,
+    "relu-vs-tanh": cmd_relu_vs_tanh,
+}
 # Errors that are the user's to fix (exit 2); anything else is one line too, with a pointer to --debug (exit 1).
 USER_ERRORS = (UsageError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError)
 

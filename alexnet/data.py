@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
+from .checkpoint import atomic_save
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp", ".tif", ".tiff")
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 # ImageNet's RGB statistics on the 0-255 scale (mean) and of pixels scaled to [0, 1] (PCA; eigenvalues of the
@@ -359,22 +361,6 @@ def decode_folder(root: str | Path, size: int | None = None, progress: bool = Tr
     data = dict(images=torch.stack(images), labels=torch.tensor(labels), classes=classes)
     atomic_save(data, cached)
     return TensorImages(data["images"], data["labels"], classes)
-
-
-def atomic_save(obj, path: str | Path) -> None:
-    """torch.save to a temporary file in the same folder, flushed to disk, then renamed over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def resolve_folder(source: str | Path) -> Path:

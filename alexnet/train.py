@@ -12,29 +12,25 @@ from __future__ import annotations
 import csv
 import json
 import math
-import pickle
-import random
 import signal
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import parallel
-from .data import EpochLoader, ImageFolder, Preprocess, atomic_save, check_classes, ten_crops
-from .model import AlexNet, AlexNetConfig, FourLayerCNN
+from . import checkpoint, parallel
+from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, atomic_save, load_model, read_checkpoint  # noqa: F401
+from .data import EpochLoader, ImageFolder, Preprocess, check_classes, ten_crops
+from .model import MODELS, ModelSpec, input_size_of  # noqa: F401  (their home is alexnet.model)
 
-CHECKPOINT_FORMAT = "alexnet-lab/checkpoint"
-# 2: plain data only (loads with weights_only=True), the data's classes and preprocessing, skipped-image count.
-CHECKPOINT_VERSION = 2
-RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "epochs.csv")  # what makes a folder hold a run
+# What makes a folder hold a run (colour-specificity.json: see alexnet.viz.ColourSpecificityLog).
+RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "epochs.csv", "colour-specificity.json")
 
 
 @dataclass
@@ -66,38 +62,6 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig: {name} must be >= 0, got {getattr(self, name)}")
         if not 0 < self.lr_decay < 1:
             raise ValueError(f"TrainConfig: lr_decay must be in (0, 1), got {self.lr_decay}")
-
-
-# ----------------------------------------------------------------------------------------------- models by name
-
-MODELS = ("alexnet", "cifar-alexnet", "four-layer")
-
-
-@dataclass
-class ModelSpec:
-    """How to rebuild a model from a checkpoint: a name from MODELS and its keyword arguments."""
-
-    name: str
-    kwargs: dict = field(default_factory=dict)
-
-    @property
-    def input_size(self) -> int:
-        """Side of the square images the model takes: 227 for the paper's AlexNet, 32 for the small ones."""
-        return self.kwargs.get("input_size", 227) if self.name == "alexnet" else 32
-
-    def build(self) -> nn.Module:
-        if self.name == "alexnet":
-            return AlexNet(**self.kwargs)
-        if self.name == "cifar-alexnet":
-            kwargs = dict(self.kwargs)
-            return AlexNet(config=AlexNetConfig.cifar(kwargs.pop("num_classes", 10), **kwargs))
-        if self.name == "four-layer":
-            return FourLayerCNN(**self.kwargs)
-        raise ValueError(f"model must be one of {MODELS}, got {self.name!r}")
-
-
-def input_size_of(model: nn.Module) -> int:
-    return model.config.input_size if isinstance(model, AlexNet) else 32
 
 
 # ----------------------------------------------------------------------------------------------- metrics
@@ -421,74 +385,20 @@ class Trainer:
             self.save_checkpoint(self.log_dir / "checkpoint.pt")
         return self.epochs
 
-    @torch.no_grad()
     def evaluate(self, dataset=None, *, ten_crop: bool = False, max_batches: int | None = None) -> dict:
-        """Loss and top-1/top-5 error on ``dataset`` (the validation set by default).
-
-        ``ten_crop``: average the softmax over the paper's ten crops (the data set must then yield the full
-        256x256 image: its transform's crop equal to the image size; the crops are taken here).
-        """
+        """:func:`evaluate` of this trainer's model on ``dataset`` (the validation set by default)."""
         dataset = dataset if dataset is not None else self.val_set
         if dataset is None:
             raise ValueError("evaluate: no data set (pass one, or give the Trainer a val_set)")
-        self.model.eval()
-        loader = EpochLoader(dataset, self.config.batch_size, shuffle=False, num_workers=self.config.num_workers)
-        crop = input_size_of(self.model)
-        total_loss, errors, count = 0.0, {1: 0.0, 5: 0.0}, 0
-        for i, (x, y) in enumerate(loader.epoch(0)):
-            if max_batches is not None and i >= max_batches:
-                break
-            x, y = x.to(self.device), y.to(self.device)
-            if ten_crop:
-                crops = torch.stack([ten_crops(img, crop) for img in x])  # (N, 10, 3, c, c)
-                probs = F.softmax(self.model(crops.flatten(0, 1)), dim=1).view(len(x), 10, -1).mean(1)
-                logits = probs.log()
-            else:
-                logits = self.model(x)
-            total_loss += F.cross_entropy(logits, y, reduction="sum").item()
-            for k, err in topk_errors(logits, y).items():
-                errors[k] += err * len(y)
-            count += len(y)
-        if count == 0:
-            raise ValueError("evaluate: the data set yielded no images")
-        return dict(loss=total_loss / count, top1_err=errors[1] / count, top5_err=errors[5] / count, images=count)
+        return evaluate(self.model, dataset, ten_crop=ten_crop, batch_size=self.config.batch_size,
+                        device=self.device, num_workers=self.config.num_workers, max_batches=max_batches)  # fmt: skip
 
     # -- checkpoints -------------------------------------------------------------------------------
 
-    def _momentum_by_name(self) -> dict[str, torch.Tensor]:
-        names = {id(p): n for n, p in self.net.named_parameters()}
-        out = {}
-        for group in self.optimizer.param_groups:
-            for p in group["params"]:
-                buf = self.optimizer.state.get(p, {}).get("momentum_buffer")
-                if buf is not None:
-                    out[names[id(p)]] = buf.detach().cpu()
-        return out
 
     def state_dict(self) -> dict:
-        """The checkpoint: layout-independent (parameters and momentum by name), the same in every parallel mode.
-
-        In a distributed run every rank must call it (the columns are gathered); rank 0's copy is the one saved.
-        """
-        rng = dict(torch=torch.get_rng_state(), python=random.getstate(), numpy=_numpy_rng_state())
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
-        model_state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
-        return dict(
-            format=CHECKPOINT_FORMAT,
-            version=CHECKPOINT_VERSION,
-            model_spec=asdict(self.spec) if self.spec else None,
-            model=parallel.full_state(self.model, model_state, self.dist),
-            optimizer=dict(lr=self.lr, momentum=parallel.full_state(self.model, self._momentum_by_name(), self.dist)),
-            scheduler=self.scheduler.state_dict(),
-            rng=rng,
-            progress=dict(epoch=self.epoch, step_in_epoch=self.step_in_epoch, global_step=self.global_step),
-            epoch_stats={k: v for k, v in self._epoch_stats.items() if k != "start"},
-            train_config=asdict(self.config),
-            epochs=self.epochs,
-            data=dict(self.preprocessing, classes=self.classes),
-            loader=dict(skipped=self.loader.skipped),
-        )
+        """The checkpoint (see :func:`alexnet.checkpoint.run_state`); in a distributed run every rank calls it."""
+        return checkpoint.run_state(self)
 
     def save_checkpoint(self, path: str | Path | None) -> Path | None:
         """Write everything needed to resume exactly; atomic (temporary file, then rename).
@@ -502,68 +412,61 @@ class Trainer:
         return Path(path)
 
     def load_checkpoint(self, path: str | Path) -> None:
-        """Restore a checkpoint written by :meth:`save_checkpoint` into this trainer, to continue exactly.
+        """Continue exactly from a checkpoint written by :meth:`save_checkpoint` (see
+        :func:`alexnet.checkpoint.restore_run` for what is checked)."""
+        checkpoint.restore_run(self, path)
 
-        The checkpoint's classes must be the data's. When the trainer logs to a folder, that folder's run can only
-        be continued from its own checkpoint, and rows logged after the checkpoint (a run killed between writing
-        them and its next checkpoint) are dropped, since the resumed run logs those steps again.
-        """
-        state = read_checkpoint(path)
-        if self._unresumed_run and Path(path).resolve() != (self.log_dir / "checkpoint.pt").resolve():
-            raise FileExistsError(
-                f"{self.log_dir} holds another run: resume into it only from its own checkpoint.pt, or start over "
-                "with overwrite=True"
-            )
-        saved_classes = (state.get("data") or {}).get("classes")
-        if saved_classes is not None and self.classes is not None and list(saved_classes) != self.classes:
-            raise ValueError(
-                f"checkpoint {path} was trained on {len(saved_classes)} classes ({_short(saved_classes)}), the data "
-                f"has {len(self.classes)} ({_short(self.classes)})"
-            )
-        try:
-            self.net.load_state_dict(state["model"])
-        except RuntimeError as err:
-            raise ValueError(f"checkpoint {path} does not fit this model: {err}") from err
-        params = dict(self.net.named_parameters())
-        for name, buf in state["optimizer"]["momentum"].items():
-            param = params[name]
-            if any(param is p for g in self.optimizer.param_groups for p in g["params"]):
-                self.optimizer.state[param]["momentum_buffer"] = buf.to(param.device, param.dtype).clone()
-        self.set_lr(state["optimizer"]["lr"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        progress = state["progress"]
-        self.epoch, self.step_in_epoch = progress["epoch"], progress["step_in_epoch"]
-        self.global_step = progress["global_step"]
-        self.epochs = list(state["epochs"])
-        self._epoch_stats = dict(state["epoch_stats"], start=time.perf_counter())
-        self.loader.skipped = state.get("loader", {}).get("skipped", 0)
-        self._batches = None
-        rng = state["rng"]
-        torch.set_rng_state(rng["torch"])
-        random.setstate(rng["python"])
-        _set_numpy_rng_state(rng["numpy"])
-        if "cuda" in rng and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
-        self.log.truncate(self.epoch, self.global_step)
-        self._unresumed_run = False
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    dataset,
+    *,
+    ten_crop: bool = False,
+    batch_size: int = 128,
+    device: str | torch.device | None = None,
+    num_workers: int = 0,
+    max_batches: int | None = None,
+    progress: bool = False,
+) -> dict:
+    """Loss and top-1/top-5 error of ``model`` on ``dataset`` (pairs of prepared image and label).
+
+    ``ten_crop``: average the softmax over the paper's ten crops (the data set must then yield the full 256x256
+    image: its transform's crop equal to the image size; the crops are taken here). ``device``: where the
+    batches go (default: the model's first parameter's device). The model is left in eval mode.
+    """
+    from tqdm.auto import tqdm
+
+    model.eval()
+    if device is None:
+        device = next(model.parameters()).device
+    loader = EpochLoader(dataset, batch_size, shuffle=False, num_workers=num_workers)
+    crop = input_size_of(model)
+    total_loss, errors, count = 0.0, {1: 0.0, 5: 0.0}, 0
+    batches = loader.epoch(0)
+    if progress:
+        batches = tqdm(batches, total=math.ceil(len(dataset) / batch_size), desc="evaluating", unit="batch")
+    for i, (x, y) in enumerate(batches):
+        if max_batches is not None and i >= max_batches:
+            break
+        x, y = x.to(device), y.to(device)
+        if ten_crop:
+            crops = torch.stack([ten_crops(img, crop) for img in x])  # (N, 10, 3, c, c)
+            probs = F.softmax(model(crops.flatten(0, 1)), dim=1).view(len(x), 10, -1).mean(1)
+            logits = probs.log()
+        else:
+            logits = model(x)
+        total_loss += F.cross_entropy(logits.float(), y, reduction="sum").item()
+        for k, err in topk_errors(logits, y).items():
+            errors[k] += err * len(y)
+        count += len(y)
+    if count == 0:
+        raise ValueError("evaluate: the data set yielded no images")
+    return dict(loss=total_loss / count, top1_err=errors[1] / count, top5_err=errors[5] / count, images=count)
 
 
 def _short(names) -> str:
     return ", ".join(list(names)[:4]) + (", ..." if len(names) > 4 else "")
-
-
-def _numpy_rng_state() -> dict:
-    """numpy's global RNG state as tensors and numbers: loads with ``weights_only=True``, unlike its ndarray."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    return dict(kind=kind, keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos), has_gauss=int(has_gauss),
-                cached_gaussian=float(cached))  # fmt: skip
-
-
-def _set_numpy_rng_state(state) -> None:
-    if isinstance(state, dict):
-        keys = state["keys"].numpy().astype(np.uint32)
-        state = (state["kind"], keys, state["pos"], state["has_gauss"], state["cached_gaussian"])
-    np.random.set_state(state)  # version-1 checkpoints stored numpy's tuple as it is
 
 
 def train_loader(train_set, config: TrainConfig, device: torch.device):
@@ -602,60 +505,6 @@ class _stop_on_signals:
     def __exit__(self, *exc) -> None:
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
-
-
-def read_checkpoint(path: str | Path) -> dict:
-    """Load and check a checkpoint file without running code from it; a clear error if it is missing, truncated,
-    unsafe or not ours.
-
-    ``torch.load(weights_only=True)`` unpickles tensors and plain Python data only, so a crafted file cannot run
-    code. Version-1 checkpoints also hold numpy's RNG state as an array: numpy's array reconstruction (which builds
-    arrays and runs nothing else) is allowed for them.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        with torch.serialization.safe_globals(_NUMPY_ARRAY_GLOBALS):
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        if "Unsupported global" in str(err) or "GLOBAL" in str(err):
-            raise ValueError(
-                f"{path} is not a safe checkpoint: it asks to build objects other than tensors and plain data "
-                "(refused without running anything; only load files you trust with torch.load yourself)"
-            ) from None
-        raise ValueError(f"checkpoint {path} is corrupt or unreadable: {type(err).__name__}: {err}") from err
-    except Exception as err:  # truncated or corrupt files raise many different errors
-        raise ValueError(f"checkpoint {path} is corrupt or unreadable: {type(err).__name__}: {err}") from err
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not an alexnet-lab checkpoint")
-    if state.get("version", 0) > CHECKPOINT_VERSION:
-        raise ValueError(f"checkpoint {path} is version {state['version']}; this code reads <= {CHECKPOINT_VERSION}")
-    return state
-
-
-def _numpy_array_globals() -> list:
-    """What unpickling a numpy array needs: its reconstruction function, ndarray, dtype and the dtype classes."""
-    try:
-        from numpy._core.multiarray import _reconstruct
-    except ImportError:  # numpy < 2
-        from numpy.core.multiarray import _reconstruct
-    names = [_reconstruct, np.ndarray, np.dtype]
-    names += [type(np.dtype(t)) for t in ("uint32", "int64", "float64")]
-    return names
-
-
-_NUMPY_ARRAY_GLOBALS = _numpy_array_globals()
-
-
-def load_model(path: str | Path, device: str = "cpu") -> nn.Module:
-    """The model stored in a checkpoint, rebuilt from its spec, in eval mode."""
-    state = read_checkpoint(path)
-    if not state.get("model_spec"):
-        raise ValueError(f"checkpoint {path} does not say which model it holds (no model_spec)")
-    model = ModelSpec(**state["model_spec"]).build()
-    model.load_state_dict(state["model"])
-    return model.to(device).eval()
 
 
 def build_trainer(

@@ -293,9 +293,10 @@ def column_split_test(first: torch.Tensor, second: torch.Tensor, permutations: i
     observed = (first.double().mean() - second.double().mean()).abs()
     gen = torch.Generator().manual_seed(seed)
     hits = 0
-    for _ in range(permutations):
-        perm = values[torch.randperm(len(values), generator=gen)]
-        hits += int((perm[:n].mean() - perm[n:].mean()).abs() >= observed - 1e-12)
+    for start in range(0, permutations, 4096):  # relabellings in batches: random keys sorted per row
+        rows = min(4096, permutations - start)
+        perm = values[torch.rand(rows, len(values), generator=gen).argsort(dim=1)]
+        hits += int(((perm[:, :n].mean(1) - perm[:, n:].mean(1)).abs() >= observed - 1e-12).sum())
     return dict(mean_first=float(first.mean()), mean_second=float(second.mean()),
                 difference=float(first.mean() - second.mean()), p_value=(hits + 1) / (permutations + 1))  # fmt: skip
 
@@ -309,7 +310,8 @@ def show_colour_specificity(model, ax=None):
     columns = conv1_kernels_by_column(model)
     for index, kernels in enumerate(columns):
         values = colour_specificity(kernels).sort(descending=True).values
-        ax.bar(torch.arange(len(values)) + index * (len(values) + 4), values, width=0.9, label=f"column {index}")
+        positions = torch.arange(len(values)) + index * (len(values) + 4)
+        ax.bar(positions.numpy(), values.numpy(), width=0.9, label=f"column {index}")
     test = column_split_test(*(colour_specificity(k) for k in columns), permutations=2000)
     ax.set(ylabel="colour specificity", ylim=(0, 1), xticks=[],
            title=f"conv1 colour specificity: means {test['mean_first']:.2f} vs {test['mean_second']:.2f} "
@@ -327,8 +329,22 @@ class ColourSpecificityLog:
 
     def __init__(self, path=None, permutations: int = 2000) -> None:
         self.path, self.permutations, self.records = path, permutations, []
+        self._resumed = False
+
+    def _resume(self, trainer) -> None:
+        """A resumed run keeps the records of the epochs its checkpoint holds (later ones were never saved)."""
+        import json
+        from pathlib import Path
+
+        self._resumed = True
+        if self.path is None or self.records or not Path(self.path).exists():
+            return
+        records = json.loads(Path(self.path).read_text())
+        self.records = [r for r in records if r["epoch"] < trainer.epoch]
 
     def __call__(self, trainer, record: dict) -> None:
+        if not self._resumed:
+            self._resume(trainer)
         if trainer.step_in_epoch != 0 or not trainer.epochs:
             return  # only right after an epoch ends
         epoch = trainer.epochs[-1]["epoch"]

@@ -16,7 +16,8 @@ import matplotlib.pyplot as plt
 from IPython.display import Image, display
 
 from . import viz
-from .train import Trainer, read_checkpoint
+from .checkpoint import read_checkpoint
+from .train import Trainer
 
 
 def show_figure(out: W.Output, fig) -> None:
@@ -275,7 +276,7 @@ class CheckpointLoader:
         self.widget = W.VBox([W.HBox([self.path, self.button]), self.status])
 
     def load(self, _button=None):
-        from .train import load_model
+        from .checkpoint import load_model
 
         try:
             model = load_model(self.path.value)

@@ -74,3 +74,16 @@ def test_code_is_ruff_clean():
 
     result = subprocess.run([sys.executable, "-m", "ruff", "check", str(ROOT)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_shipped_weights_are_package_data():
+    import fnmatch
+
+    import tomllib
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["alexnet"]
+    shipped = sorted((ROOT / "alexnet" / "weights").iterdir())
+    assert shipped, "no shipped weights in alexnet/weights"
+    for path in shipped:
+        name = path.relative_to(ROOT / "alexnet").as_posix()
+        assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), f"{name} would be left out of a wheel"

@@ -152,7 +152,7 @@ def train_run(
 
 
 def _save_run_state(path, key: dict, net, optimizer, epochs: list, layers: list, wall_s: float) -> None:
-    from ..data import atomic_save
+    from ..checkpoint import atomic_save
 
     state = dict(key=key, net=net.state_dict(), optimizer=optimizer.state_dict(), epochs=epochs, layers=layers,
                  wall_s=wall_s)  # fmt: skip

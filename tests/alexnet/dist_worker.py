@@ -7,8 +7,8 @@ import sys
 
 import torch
 
-from alexnet.model import AlexNetConfig
-from alexnet.train import ModelSpec, TrainConfig, Trainer
+from alexnet.model import AlexNetConfig, ModelSpec
+from alexnet.train import TrainConfig, Trainer
 from tests.alexnet.test_train import synthetic_sets
 
 # No dropout: its masks are drawn in a different order when the columns live on different ranks.

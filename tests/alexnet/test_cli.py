@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from alexnet.__main__ import main
-from alexnet.train import read_checkpoint
+from alexnet.checkpoint import read_checkpoint
 
 from .conftest import write_images
 

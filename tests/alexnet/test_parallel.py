@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from alexnet.checkpoint import read_checkpoint
 from alexnet.model import AlexNet, cifar_alexnet
 from alexnet.parallel import place_columns, transfer_bytes_per_step
-from alexnet.train import read_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = Path(__file__).with_name("dist_worker.py")

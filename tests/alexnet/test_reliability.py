@@ -22,7 +22,8 @@ import torch
 
 from alexnet import data
 from alexnet.__main__ import main
-from alexnet.train import Trainer, read_checkpoint
+from alexnet.checkpoint import read_checkpoint
+from alexnet.train import Trainer
 
 from .conftest import write_images
 from .test_train import make_trainer, synthetic_sets

@@ -10,6 +10,8 @@ from nbclient import NotebookClient
 LABS = Path(__file__).resolve().parents[2] / "labs"
 NOTEBOOKS = sorted(LABS.glob("*.ipynb"))
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+# What a notebook must print in fast mode: notebook 4 opens on the shipped weights, with no training.
+EXPECTED_TEXT = {"04_what_the_network_learned.ipynb": ("cifar-alexnet-cifar10: ", "validation top-1 error")}
 
 
 def test_there_are_notebooks():
@@ -36,5 +38,8 @@ def test_notebook_runs_and_draws_figures(path):
     assert not errors, errors
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert images, f"{path.name} produced no figure"
+    text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    for expected in EXPECTED_TEXT.get(path.name, ()):
+        assert expected in text, f"{path.name}: no output says {expected!r}"
     ARTIFACTS.mkdir(exist_ok=True)
     nbformat.write(nb, ARTIFACTS / path.name)
