@@ -28,7 +28,7 @@ import torch
 
 from .checkpoint import load_model, read_checkpoint
 from .experiments.recipes import RECIPES
-from .model import MODELS, ModelSpec, input_size_of
+from .model import INITS, KERNELS, MODELS, ModelSpec, input_size_of
 from .train import RUN_FILES, TrainConfig, Trainer
 
 
@@ -115,8 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--momentum", type=nonnegative_float, default=None, help="default 0.9")
     train.add_argument("--weight-decay", type=nonnegative_float, default=None, help="default 5e-4")
     train.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
-    train.add_argument("--kernels", default=None, choices=("auto", "triton", "torch"), help="LRN/pool backend")
-    train.add_argument("--init", default=None, choices=("paper", "modern"), help="weight initialisation")
+    train.add_argument("--kernels", default=None, choices=KERNELS, help="LRN/pool backend")
+    train.add_argument("--init", default=None, choices=INITS, help="weight initialisation")
     train.add_argument("--activation", default=None, choices=("relu", "tanh"), help="four-layer model only")
     train.add_argument("--no-augment", action="store_true", default=None, help="no random crops, flips or colour")
     train.add_argument("--seed", type=int, default=None)
@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--ten-crop", action="store_true", help="average over the paper's ten crops")
     evaluate.add_argument("--batch-size", type=positive_int, default=128)
     evaluate.add_argument("--device", default="cpu")
-    evaluate.add_argument("--kernels", default=None, choices=("auto", "triton", "torch"),
+    evaluate.add_argument("--kernels", default=None, choices=KERNELS,
                           help="LRN/pool backend (default: auto with --weights, else the checkpoint's)")  # fmt: skip
 
     export = sub.add_parser(
@@ -380,8 +380,7 @@ def cmd_train(args) -> int:
         from .parallel import init_distributed
 
         dist_ctx = init_distributed(args.parallel)
-    torch.manual_seed(settings["seed"])  # every rank builds the same initial weights
-    model = spec.build()
+    model = spec.build(seed=settings["seed"])  # every rank builds the same initial weights
     if args.devices:
         from .parallel import place_columns
 

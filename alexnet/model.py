@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 import kernels
 
-KERNELS = ("auto", "triton", "torch")
+KERNELS = kernels.BACKENDS  # the model's kernels= is the kernels package's backend=: one tuple of choices
 INITS = ("paper", "modern")
 
 
@@ -399,7 +399,12 @@ class ModelSpec:
         """Side of the square images the model takes: 227 for the paper's AlexNet, 32 for the small ones."""
         return self.kwargs.get("input_size", 227) if self.name == "alexnet" else 32
 
-    def build(self) -> nn.Module:
+    def build(self, seed: int | None = None) -> nn.Module:
+        """The model; with ``seed``, its initial weights come from that seed without touching the global RNG."""
+        if seed is not None:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                return self.build()
         if self.name == "alexnet":
             return AlexNet(**self.kwargs)
         if self.name in ("cifar-alexnet", "cifar-alexnet-grouped"):
@@ -411,9 +416,9 @@ class ModelSpec:
         raise ValueError(f"model must be one of {MODELS}, got {self.name!r}")
 
 
-def build_model(name: str, **kwargs) -> nn.Module:
-    """``build_model("cifar-alexnet", num_classes=10, init="modern")``: a model from MODELS by name."""
-    return ModelSpec(name, kwargs).build()
+def build_model(name: str, *, seed: int | None = None, **kwargs) -> nn.Module:
+    """``build_model("cifar-alexnet", num_classes=10, init="modern", seed=0)``: a model from MODELS by name."""
+    return ModelSpec(name, kwargs).build(seed)
 
 
 def input_size_of(model: nn.Module) -> int:

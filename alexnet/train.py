@@ -545,8 +545,7 @@ def build_trainer(
     if model != "four-layer":
         kwargs["kernels"] = kernels
     spec = ModelSpec(model, kwargs)
-    torch.manual_seed(seed)
-    net = spec.build()
+    net = spec.build(seed=seed)
     if devices is not None:
         if model == "four-layer":
             raise ValueError("devices: the four-layer CNN has no columns to place")

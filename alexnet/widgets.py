@@ -17,6 +17,7 @@ from IPython.display import Image, display
 
 from . import viz
 from .checkpoint import read_checkpoint
+from .model import KERNELS
 from .train import Trainer
 
 
@@ -207,9 +208,9 @@ class TrainingSetup:
 
     def __init__(self, data_choices: dict[str, str], steps: int = 200, **defaults) -> None:
         self.data = W.Dropdown(options=data_choices, description="data")
-        self.model = W.Dropdown(options=["cifar-alexnet", "alexnet", "four-layer"], description="model")
+        self.model = W.Dropdown(options=["cifar-alexnet", "alexnet", "four-layer"], description="model")  # of MODELS
         self.layout = W.Dropdown(options=list(self.LAYOUTS), description="layout")
-        self.kernels = W.Dropdown(options=["auto", "triton", "torch"], description="kernels")
+        self.kernels = W.Dropdown(options=list(KERNELS), description="kernels")
         self.device = W.Dropdown(options=["cpu", "cuda"], description="device")
         self.batch_size = W.Dropdown(
             options=[16, 32, 64, 128, 256], value=defaults.pop("batch_size", 64), description="batch"

@@ -125,9 +125,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 2
     out.mkdir(parents=True, exist_ok=True)
-    import matplotlib
-
-    matplotlib.use("Agg")
     plot(results).savefig(png_path, dpi=110)
     json_path.write_text(json.dumps(results, indent=1) + "\n")
     for label, run in results["runs"].items():

@@ -78,8 +78,9 @@ def first_reaching(values: list[float], target: float) -> int | None:
 
 def train_one(activation: str, lr: float, train_set, settings: Settings, progress: bool = True) -> dict:
     """Train one network until its epoch training error reaches the target; return its curves."""
-    torch.manual_seed(settings.seed)  # the same initial weights for every run of this init
-    model = FourLayerCNN(activation, init=settings.init)
+    with torch.random.fork_rng(devices=[]):  # the same initial weights for every run of this init
+        torch.manual_seed(settings.seed)
+        model = FourLayerCNN(activation, init=settings.init)
     config = TrainConfig(
         lr=lr, momentum=settings.momentum, weight_decay=0.0, batch_size=settings.batch_size, seed=settings.seed,
         device=settings.device, log_every=10**9,
@@ -254,9 +255,6 @@ def result_paths(out: str | Path, init: str) -> tuple[Path, Path]:
 
 def save(results: dict, out: str | Path) -> tuple[Path, Path]:
     """Write ``results-<init>.json`` and ``figure1-<init>.png`` into ``out``; return their paths."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     json_path, png_path = result_paths(out, results["settings"]["init"])
