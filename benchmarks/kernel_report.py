@@ -75,7 +75,7 @@ def _cases() -> list[tuple[str, str, Callable[[], tuple[Callable, int, int]]]]:
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(SHAPE, generator=gen)
     geo = pool_geometry(x, 3, 2, 0, 1, False, "report")
-    out_shape = (SHAPE[0], SHAPE[1], geo["OH"], geo["OW"])
+    out_shape = (SHAPE[0], SHAPE[1], geo.OH, geo.OW)
     dy_pool = torch.randn(out_shape, generator=gen)
     n_in, n_out, f = x.numel(), dy_pool.numel(), x.element_size()
     hyper = (5, 1e-4, 0.75, 2.0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import struct
 from types import SimpleNamespace
@@ -245,3 +247,46 @@ def spatial_block(num_spatial: int, device: torch.device, rings: int = 1) -> tup
     block = max(block, 16)
     num_warps = 4 if block >= 256 else (2 if block >= 128 else 1)
     return block, num_warps
+
+
+# ----------------------------------------------------------------------------------------------- LRN, shared
+
+
+def check_lrn_hyper(size, alpha, beta, k) -> None:
+    """The LRN hyper-parameters: an integer window size and finite alpha, beta, k that give a positive base."""
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+        raise ValueError(f"lrn: size must be an integer >= 1 (channels in the window), got {size!r}")
+    for name, value in (("alpha", alpha), ("beta", beta), ("k", k)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise ValueError(f"lrn: {name} must be a finite real number, got {value!r}")
+    if alpha < 0:
+        raise ValueError(f"lrn: alpha must be >= 0, got {alpha!r}")
+    if k < 0:
+        raise ValueError(f"lrn: k must be >= 0 (a negative k can make the base negative), got {k!r}")
+    if k == 0 and alpha == 0:
+        raise ValueError("lrn: k must be > 0 when alpha is 0, otherwise every output is 0 / 0")
+
+
+@triton.jit
+def lrn_denominator(
+    x_base,  # pointers to channel 0 of this tile, (BLOCK_HW,)
+    c,  # channel whose window is summed (may lie outside [0, C): then s = k)
+    C,
+    stride_xc,
+    in_bounds,  # (BLOCK_HW,) spatial positions inside the plane
+    alpha,
+    k,
+    SIZE: tl.constexpr,
+    ACC_FP64: tl.constexpr,
+    RELU: tl.constexpr = False,  # a = max(x, 0): the fused ReLU -> LRN -> pool kernel
+):
+    """s_c = k + sum_{j in window(c)} (alpha a_j) a_j, read channel by channel (the fused kernel's random access)."""
+    sum_sq = to_acc(tl.zeros(in_bounds.shape, tl.float32), ACC_FP64)
+    for d in tl.static_range(SIZE):
+        j = c - SIZE // 2 + d
+        a_j = tl.load(x_base + tl.cast(j, tl.int64) * stride_xc, mask=in_bounds & (j >= 0) & (j < C), other=0.0)
+        a_j = to_acc(a_j, ACC_FP64)
+        if RELU:
+            a_j = relu(a_j)
+        sum_sq += (alpha * a_j) * a_j
+    return k + sum_sq

@@ -26,11 +26,14 @@ from __future__ import annotations
 import torch
 
 from . import reference
+from ._pool import PoolGeometry, argmax_dtype, decode_nchw, gather_pool_grad, is_channels_last, pool_geometry
 from ._utils import (
     check_float_tensor,
+    check_lrn_hyper,
     check_same_device,
     flat_block,
     flat_offsets,
+    lrn_denominator,
     pow_neg,
     relu,
     resolve_backend,
@@ -45,17 +48,8 @@ from ._utils import (
     triton,
     vmap_folding_batch,
 )
-from .lrn import LRNFunction, _check_hyper, _lrn_denominator
-from .maxpool import (
-    _decode_nchw,
-    _gather_pool_grad,
-    _geometry_constants,
-    argmax_dtype,
-    gather_at_maxima,
-    is_channels_last,
-    pool_geometry,
-    scatter_to_maxima,
-)
+from .lrn import LRNFunction
+from .maxpool import gather_at_maxima, scatter_to_maxima
 
 __all__ = ["relu_lrn_max_pool2d", "ReLULRNMaxPool2d", "ReLULRNMaxPool2dFunction"]
 
@@ -93,7 +87,7 @@ def _relu_lrn_max_pool2d_forward_kernel(
 ):
     offs = flat_offsets(BLOCK, INDEX_64)
     in_bounds = offs < total
-    n, c, oh, ow = _decode_nchw(offs, C, OH, OW, CHANNELS_LAST)
+    n, c, oh, ow = decode_nchw(offs, C, OH, OW, CHANNELS_LAST)
     x_sample = x_ptr + n.to(tl.int64) * stride_xn
     c64 = c.to(tl.int64)
 
@@ -105,7 +99,7 @@ def _relu_lrn_max_pool2d_forward_kernel(
             iw = ow * SW - PW + kw
             inside = in_bounds & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
             x_cell = x_sample + ih.to(tl.int64) * stride_xh + iw.to(tl.int64) * stride_xw  # channel 0 of the cell
-            s = _lrn_denominator(x_cell, c, C, stride_xc, inside, alpha, k, SIZE, ACC_FP64, RELU=True)
+            s = lrn_denominator(x_cell, c, C, stride_xc, inside, alpha, k, SIZE, ACC_FP64, RELU=True)
             r = relu(to_acc(tl.load(x_cell + c64 * stride_xc, mask=inside, other=0.0), ACC_FP64))
             b = r * pow_neg(s, beta, beta_hi, ACC_FP64)
             best, best_pos = take_max(b, best, best_pos, inside, kh * KW + kw)
@@ -166,7 +160,7 @@ def _relu_lrn_max_pool2d_backward_kernel(
         has_j = in_bounds & (j >= 0) & (j < C)
         s_j = k + tl.sum((alpha * ring_r) * ring_r, axis=0)
         r_j = relu(to_acc(tl.load(x_base + tl.cast(j, tl.int64) * stride_xc, mask=has_j, other=0.0), ACC_FP64))
-        d_b = _gather_pool_grad(
+        d_b = gather_pool_grad(
             dy_ptr, argmax_ptr, n_lanes, n_lanes * 0 + j, ih, iw, has_j, C, OH, OW,
             stride_dyn, stride_dyc, stride_dyh, stride_dyw,
             KH, KW, SH, SW, PH, PW, 1, 1, CHANNELS_LAST, ACC_FP64,
@@ -194,20 +188,21 @@ def _launch_args(x: torch.Tensor, total: int) -> tuple[int, dict]:
 
 
 def relu_lrn_max_pool2d_forward(
-    x: torch.Tensor, hyper: tuple[int, float, float, float], geo: dict[str, int]
+    x: torch.Tensor, hyper: tuple[int, float, float, float], geo: PoolGeometry
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Launch the fused forward on x: (N, C, H, W). Returns (pooled output, int8 window positions)."""
+    check_float_tensor(x, "x", "relu_lrn_max_pool2d_forward", ranks=(4,))
     size, alpha, beta, k = hyper
     num_n, num_c, height, width = x.shape
     memory_format = torch.channels_last if is_channels_last(x) else torch.contiguous_format
-    shape = (num_n, num_c, geo["OH"], geo["OW"])
+    shape = (num_n, num_c, geo.OH, geo.OW)
     out = torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=memory_format)
-    argmax = torch.empty(shape, dtype=argmax_dtype(geo["KH"] * geo["KW"]), device=x.device, memory_format=memory_format)
+    argmax = torch.empty(shape, dtype=argmax_dtype(geo.KH * geo.KW), device=x.device, memory_format=memory_format)
     if out.numel() == 0:
         return out, argmax
     grid, launch = _launch_args(x, out.numel())
     _relu_lrn_max_pool2d_forward_kernel[(grid,)](
-        x, out, argmax, out.numel(), num_c, height, width, geo["OH"], geo["OW"], *x.stride(),
+        x, out, argmax, out.numel(), num_c, height, width, geo.OH, geo.OW, *x.stride(),
         alpha, beta, split_beta(beta), k, SIZE=size, **_pool_constants(geo),
         CHANNELS_LAST=memory_format == torch.channels_last, ACC_FP64=x.dtype == torch.float64, **launch,
     )  # fmt: skip
@@ -215,9 +210,10 @@ def relu_lrn_max_pool2d_forward(
 
 
 def relu_lrn_max_pool2d_backward(
-    x: torch.Tensor, dy: torch.Tensor, argmax: torch.Tensor, hyper: tuple[int, float, float, float], geo: dict
+    x: torch.Tensor, dy: torch.Tensor, argmax: torch.Tensor, hyper: tuple[int, float, float, float], geo: PoolGeometry
 ) -> torch.Tensor:
     """Launch the fused backward: saved x and window positions, dy (N, C, OH, OW) -> dx laid out like x."""
+    check_float_tensor(x, "x", "relu_lrn_max_pool2d_backward", ranks=(4,))
     check_float_tensor(dy, "dy", "relu_lrn_max_pool2d_backward", ranks=(4,))
     check_same_device("relu_lrn_max_pool2d_backward", x=x, dy=dy, argmax=argmax)
     size, alpha, beta, k = hyper
@@ -228,15 +224,15 @@ def relu_lrn_max_pool2d_backward(
     num_n, num_c, height, width = x.shape
     block, num_warps = spatial_block(height * width, x.device, rings=3)
     _relu_lrn_max_pool2d_backward_kernel[(num_n * triton.cdiv(height * width, block),)](
-        x, dy, argmax, dx, num_c, height, width, geo["OH"], geo["OW"], *x.stride(), *dy.stride(), *dx.stride(),
+        x, dy, argmax, dx, num_c, height, width, geo.OH, geo.OW, *x.stride(), *dy.stride(), *dx.stride(),
         alpha, beta, split_beta(beta), k, SIZE=size, RING=triton.next_power_of_2(size), **_pool_constants(geo),
         CHANNELS_LAST=channels_last, ACC_FP64=x.dtype == torch.float64, BLOCK_HW=block, num_warps=num_warps,
     )  # fmt: skip
     return dx
 
 
-def _pool_constants(geo: dict[str, int]) -> dict[str, int]:
-    constants = _geometry_constants(geo)
+def _pool_constants(geo: PoolGeometry) -> dict[str, int]:
+    constants = geo.constants()
     del constants["DH"], constants["DW"]  # the fused op has no dilation
     return constants
 
@@ -315,13 +311,13 @@ def relu_lrn_max_pool2d(
     """
     op = "relu_lrn_max_pool2d"
     check_float_tensor(x, "x", op, ranks=(4,))
-    _check_hyper(size, alpha, beta, k)
+    check_lrn_hyper(size, alpha, beta, k)
     geo = pool_geometry(x, kernel_size, stride, padding, 1, False, op)
     effective_alpha = alpha / size if alpha_over_size else alpha
     hyper = (int(size), float(effective_alpha), float(beta), float(k))
     if resolve_backend(backend, x, op) == "torch":
         b = LRNFunction.apply(torch.relu(x), *hyper, "torch")
-        return torch.nn.functional.max_pool2d(b, (geo["KH"], geo["KW"]), (geo["SH"], geo["SW"]), (geo["PH"], geo["PW"]))
+        return torch.nn.functional.max_pool2d(b, (geo.KH, geo.KW), (geo.SH, geo.SW), (geo.PH, geo.PW))
     return ReLULRNMaxPool2dFunction.apply(x, hyper, geo)[0]
 
 
@@ -342,7 +338,7 @@ class ReLULRNMaxPool2d(torch.nn.Module):
         backend: str = "auto",
     ) -> None:
         super().__init__()
-        _check_hyper(size, alpha, beta, k)
+        check_lrn_hyper(size, alpha, beta, k)
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.alpha_over_size, self.backend = alpha_over_size, backend

@@ -33,17 +33,14 @@ write and read.
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import torch
 
 from . import reference
 from ._utils import (
     check_float_tensor,
+    check_lrn_hyper,
     check_same_device,
     pow_neg,
-    relu,
     resolve_backend,
     ring_push,
     ring_row,
@@ -57,31 +54,6 @@ from ._utils import (
 )
 
 __all__ = ["lrn", "LocalResponseNorm", "LRNFunction", "lrn_forward", "lrn_backward"]
-
-
-@triton.jit
-def _lrn_denominator(
-    x_base,  # pointers to channel 0 of this tile, (BLOCK_HW,)
-    c,  # channel whose window is summed (may lie outside [0, C): then s = k)
-    C,
-    stride_xc,
-    in_bounds,  # (BLOCK_HW,) spatial positions inside the plane
-    alpha,
-    k,
-    SIZE: tl.constexpr,
-    ACC_FP64: tl.constexpr,
-    RELU: tl.constexpr = False,  # a = max(x, 0): the fused ReLU -> LRN -> pool kernel
-):
-    """s_c = k + sum_{j in window(c)} (alpha a_j) a_j, read channel by channel (the fused kernel's random access)."""
-    sum_sq = to_acc(tl.zeros(in_bounds.shape, tl.float32), ACC_FP64)
-    for d in tl.static_range(SIZE):
-        j = c - SIZE // 2 + d
-        a_j = tl.load(x_base + tl.cast(j, tl.int64) * stride_xc, mask=in_bounds & (j >= 0) & (j < C), other=0.0)
-        a_j = to_acc(a_j, ACC_FP64)
-        if RELU:
-            a_j = relu(a_j)
-        sum_sq += (alpha * a_j) * a_j
-    return k + sum_sq
 
 
 @triton.jit
@@ -275,20 +247,6 @@ class LRNFunction(torch.autograd.Function):
         return vmap_folding_batch(LRNFunction.apply, in_dims, x, size, alpha, beta, k, backend)
 
 
-def _check_hyper(size, alpha, beta, k) -> None:
-    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
-        raise ValueError(f"lrn: size must be an integer >= 1 (channels in the window), got {size!r}")
-    for name, value in (("alpha", alpha), ("beta", beta), ("k", k)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-            raise ValueError(f"lrn: {name} must be a finite real number, got {value!r}")
-    if alpha < 0:
-        raise ValueError(f"lrn: alpha must be >= 0, got {alpha!r}")
-    if k < 0:
-        raise ValueError(f"lrn: k must be >= 0 (a negative k can make the base negative), got {k!r}")
-    if k == 0 and alpha == 0:
-        raise ValueError("lrn: k must be > 0 when alpha is 0, otherwise every output is 0 / 0")
-
-
 def lrn(
     x: torch.Tensor,
     size: int = 5,
@@ -314,7 +272,7 @@ def lrn(
         b, same shape, dtype and memory layout as x.
     """
     check_float_tensor(x, "x", "lrn", ranks=(3, 4))
-    _check_hyper(size, alpha, beta, k)
+    check_lrn_hyper(size, alpha, beta, k)
     chosen = resolve_backend(backend, x, "lrn")
     effective_alpha = alpha / size if alpha_over_size else alpha
     return LRNFunction.apply(x, int(size), float(effective_alpha), float(beta), float(k), chosen)
@@ -334,7 +292,7 @@ class LocalResponseNorm(torch.nn.Module):
         backend: str = "auto",
     ) -> None:
         super().__init__()
-        _check_hyper(size, alpha, beta, k)
+        check_lrn_hyper(size, alpha, beta, k)
         self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
         self.alpha_over_size = alpha_over_size
         self.backend = backend

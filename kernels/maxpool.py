@@ -22,11 +22,17 @@ channels-last), so stores are contiguous and channels-last inputs are read along
 
 from __future__ import annotations
 
-import numbers
-
 import torch
 import torch.nn.functional as F
 
+from ._pool import (
+    PoolGeometry,
+    argmax_dtype,
+    decode_nchw,
+    gather_pool_grad,
+    is_channels_last,
+    pool_geometry,
+)
 from ._utils import (
     check_float_tensor,
     check_same_device,
@@ -41,26 +47,6 @@ from ._utils import (
 )
 
 __all__ = ["max_pool2d", "MaxPool2d", "MaxPool2dFunction", "max_pool2d_forward", "max_pool2d_backward"]
-
-
-@triton.jit
-def _decode_nchw(offs, C, H, W, CHANNELS_LAST: tl.constexpr):
-    """(n, c, h, w) of flat offsets into a dense (N, C, H, W) tensor stored NCHW or NHWC."""
-    if CHANNELS_LAST:
-        c = offs % C
-        rest = offs // C
-        w = rest % W
-        rest = rest // W
-        h = rest % H
-        n = rest // H
-    else:
-        w = offs % W
-        rest = offs // W
-        h = rest % H
-        rest = rest // H
-        c = rest % C
-        n = rest // C
-    return n, c, h, w
 
 
 @triton.jit
@@ -95,7 +81,7 @@ def _max_pool2d_forward_kernel(
 ):
     offs = flat_offsets(BLOCK, INDEX_64)
     in_bounds = offs < total
-    n, c, oh, ow = _decode_nchw(offs, C, OH, OW, CHANNELS_LAST)
+    n, c, oh, ow = decode_nchw(offs, C, OH, OW, CHANNELS_LAST)
     x_plane = x_ptr + n.to(tl.int64) * stride_xn + c.to(tl.int64) * stride_xc
 
     best = to_acc(tl.full((BLOCK,), float("-inf"), tl.float32), ACC_FP64)
@@ -147,8 +133,8 @@ def _max_pool2d_backward_kernel(
 ):
     offs = flat_offsets(BLOCK, INDEX_64)
     in_bounds = offs < total
-    n, c, ih, iw = _decode_nchw(offs, C, H, W, CHANNELS_LAST)
-    dx = _gather_pool_grad(
+    n, c, ih, iw = decode_nchw(offs, C, H, W, CHANNELS_LAST)
+    dx = gather_pool_grad(
         dy_ptr, argmax_ptr, n, c, ih, iw, in_bounds, C, OH, OW,
         stride_dyn, stride_dyc, stride_dyh, stride_dyw,
         KH, KW, SH, SW, PH, PW, DH, DW, CHANNELS_LAST, ACC_FP64,
@@ -156,144 +142,20 @@ def _max_pool2d_backward_kernel(
     tl.store(dx_ptr + offs, dx.to(dx_ptr.dtype.element_ty), mask=in_bounds)
 
 
-@triton.jit
-def _gather_pool_grad(
-    dy_ptr,
-    argmax_ptr,
-    n,
-    c,
-    ih,
-    iw,
-    valid,  # lanes that hold a real input cell (the fused kernel also masks channels outside [0, C))
-    C,
-    OH,
-    OW,
-    stride_dyn,
-    stride_dyc,
-    stride_dyh,
-    stride_dyw,
-    KH: tl.constexpr,
-    KW: tl.constexpr,
-    SH: tl.constexpr,
-    SW: tl.constexpr,
-    PH: tl.constexpr,
-    PW: tl.constexpr,
-    DH: tl.constexpr,
-    DW: tl.constexpr,
-    CHANNELS_LAST: tl.constexpr,
-    ACC_FP64: tl.constexpr,
-):
-    """Sum of dy over the windows whose saved maximum is input cell (n, c, ih, iw); 0 where none is."""
-    acc = to_acc(tl.zeros(ih.shape, tl.float32), ACC_FP64)
-    dy_plane = dy_ptr + n.to(tl.int64) * stride_dyn + c.to(tl.int64) * stride_dyc
-    # argmax is dense in the output's layout: NCHW strides (OH*OW, OW, 1) or NHWC strides (1, OW*C, C).
-    if CHANNELS_LAST:
-        arg_plane = argmax_ptr + (n.to(tl.int64) * OH * OW) * C + c
-        arg_sh = OW * C
-        arg_sw = C
-    else:
-        arg_plane = argmax_ptr + (n.to(tl.int64) * C + c) * OH * OW
-        arg_sh = OW
-        arg_sw = 1
-    for kh in tl.static_range(KH):
-        oh_scaled = ih + PH - kh * DH  # = oh * SH when (ih, iw) sits at row kh of window oh
-        oh = oh_scaled // SH
-        row_ok = valid & (oh_scaled >= 0) & (oh_scaled % SH == 0) & (oh < OH)
-        for kw in tl.static_range(KW):
-            ow_scaled = iw + PW - kw * DW
-            ow = ow_scaled // SW
-            hit = row_ok & (ow_scaled >= 0) & (ow_scaled % SW == 0) & (ow < OW)
-            pos = tl.load(arg_plane + oh.to(tl.int64) * arg_sh + ow * arg_sw, mask=hit, other=-1)
-            hit = hit & (pos.to(tl.int32) == kh * KW + kw)
-            g = tl.load(dy_plane + oh.to(tl.int64) * stride_dyh + ow.to(tl.int64) * stride_dyw, mask=hit, other=0.0)
-            acc += to_acc(g, ACC_FP64)
-    return acc
-
-
 # ----------------------------------------------------------------------------------------------- host side
 
 
-def _pair(value, name: str, op: str) -> tuple[int, int]:
-    """An int, a 1-tuple or a pair -> (h, w), as ``F.max_pool2d`` reads its size arguments."""
-    items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(items) == 1:
-        items = items * 2
-    if len(items) != 2 or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in items):
-        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    return int(items[0]), int(items[1])
-
-
-def pool_output_size(size: int, kernel: int, stride: int, pad: int, dilation: int, ceil_mode: bool) -> int:
-    """ATen's pooling_output_shape: the last window must start inside the input or its left padding."""
-    span = size + 2 * pad - dilation * (kernel - 1) - 1 + (stride - 1 if ceil_mode else 0)
-    out = span // stride + 1
-    if ceil_mode and (out - 1) * stride >= size + pad:
-        out -= 1
-    return out
-
-
-def pool_geometry(
-    x: torch.Tensor, kernel_size, stride, padding, dilation, ceil_mode: bool, op: str
-) -> dict[str, int]:
-    """Check pooling arguments as ATen does, with errors that name the argument; return sizes and constants."""
-    # Only N may be empty: an empty plane or C = 0 has no windows, and F.max_pool2d refuses it too.
-    spatial = ("C", "H", "W")
-    empty = [dim for dim, size in zip(spatial, x.shape[-3:]) if size == 0]
-    if empty:
-        raise ValueError(
-            f"{op}: x has an empty {' and '.join(empty)} dimension (shape {tuple(x.shape)}); only the batch "
-            "dimension N may be 0"
-        )
-    kh, kw = _pair(kernel_size, "kernel_size", op)
-    no_stride = stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)  # () as in torch
-    sh, sw = _pair(kernel_size if no_stride else stride, "stride", op)
-    ph, pw = _pair(padding, "padding", op)
-    dh, dw = _pair(dilation, "dilation", op)
-    if kh <= 0 or kw <= 0:
-        raise ValueError(f"{op}: kernel_size must be greater than zero, got {(kh, kw)}")
-    if sh <= 0 or sw <= 0:
-        raise ValueError(f"{op}: stride must be greater than zero, got {(sh, sw)}")
-    if dh <= 0 or dw <= 0:
-        raise ValueError(f"{op}: dilation must be greater than zero, got {(dh, dw)}")
-    if ph < 0 or pw < 0 or ph > kh // 2 or pw > kw // 2:
-        raise ValueError(f"{op}: padding must be between 0 and half of kernel_size {(kh, kw)}, got {(ph, pw)}")
-    height, width = x.shape[-2:]
-    oh = pool_output_size(height, kh, sh, ph, dh, ceil_mode)
-    ow = pool_output_size(width, kw, sw, pw, dw, ceil_mode)
-    if oh < 1 or ow < 1:
-        raise ValueError(
-            f"{op}: input of spatial size {(height, width)} is too small for kernel_size {(kh, kw)}, "
-            f"dilation {(dh, dw)} and padding {(ph, pw)}: the output would be {(oh, ow)}"
-        )
-    return dict(KH=kh, KW=kw, SH=sh, SW=sw, PH=ph, PW=pw, DH=dh, DW=dw, OH=oh, OW=ow)
-
-
-def is_channels_last(x: torch.Tensor) -> bool:
-    """Whether outputs should be channels-last: PyTorch's rule (suggest_memory_format) for 4-D inputs."""
-    return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
-
-
-def argmax_dtype(kernel_cells: int) -> torch.dtype:
-    """Smallest integer type holding window positions 0 .. kernel_cells - 1 (and -1)."""
-    if kernel_cells <= 127:
-        return torch.int8
-    return torch.int16 if kernel_cells <= 32767 else torch.int32
-
-
-def _geometry_constants(geo: dict[str, int]) -> dict[str, int]:
-    return {key: geo[key] for key in ("KH", "KW", "SH", "SW", "PH", "PW", "DH", "DW")}
-
-
 def max_pool2d_forward(
-    x: torch.Tensor, geo: dict[str, int], return_indices: bool
+    x: torch.Tensor, geo: PoolGeometry, return_indices: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Launch the forward kernel on x: (N, C, H, W). Returns (out, argmax positions, flat int64 indices or None)."""
+    check_float_tensor(x, "x", "max_pool2d_forward", ranks=(4,))
     num_n, num_c, height, width = x.shape
     memory_format = torch.channels_last if is_channels_last(x) else torch.contiguous_format
-    shape = (num_n, num_c, geo["OH"], geo["OW"])
+    shape = (num_n, num_c, geo.OH, geo.OW)
     like = dict(device=x.device, memory_format=memory_format)
     out = torch.empty(shape, dtype=x.dtype, **like)
-    argmax = torch.empty(shape, dtype=argmax_dtype(geo["KH"] * geo["KW"]), **like)
+    argmax = torch.empty(shape, dtype=argmax_dtype(geo.KH * geo.KW), **like)
     indices = torch.empty(shape, dtype=torch.int64, **like) if return_indices else None
     total = out.numel()
     if total == 0:
@@ -301,8 +163,8 @@ def max_pool2d_forward(
     block, num_warps, index_64 = flat_block(total, x.device)
     _max_pool2d_forward_kernel[(triton.cdiv(total, block),)](
         x, out, argmax, indices if return_indices else argmax, total,
-        num_c, height, width, geo["OH"], geo["OW"], *x.stride(),
-        **_geometry_constants(geo), CHANNELS_LAST=memory_format == torch.channels_last,
+        num_c, height, width, geo.OH, geo.OW, *x.stride(),
+        **geo.constants(), CHANNELS_LAST=memory_format == torch.channels_last,
         WRITE_INDICES=return_indices, ACC_FP64=x.dtype == torch.float64, INDEX_64=index_64,
         BLOCK=block, num_warps=num_warps,
     )  # fmt: skip
@@ -310,7 +172,7 @@ def max_pool2d_forward(
 
 
 def max_pool2d_backward(
-    dy: torch.Tensor, argmax: torch.Tensor, input_shape: tuple[int, ...], geo: dict[str, int], channels_last: bool
+    dy: torch.Tensor, argmax: torch.Tensor, input_shape: tuple[int, ...], geo: PoolGeometry, channels_last: bool
 ) -> torch.Tensor:
     """Launch the backward kernel: dy (N, C, OH, OW), saved window positions -> dx (N, C, H, W)."""
     check_float_tensor(dy, "dy", "max_pool2d_backward", ranks=(4,))
@@ -325,31 +187,31 @@ def max_pool2d_backward(
     num_n, num_c, height, width = input_shape
     block, num_warps, index_64 = flat_block(total, dy.device, heavy=True, fp64=dy.dtype == torch.float64)
     _max_pool2d_backward_kernel[(triton.cdiv(total, block),)](
-        dy, argmax, dx, total, num_c, height, width, geo["OH"], geo["OW"], *dy.stride(),
-        **_geometry_constants(geo), CHANNELS_LAST=channels_last, ACC_FP64=dy.dtype == torch.float64,
+        dy, argmax, dx, total, num_c, height, width, geo.OH, geo.OW, *dy.stride(),
+        **geo.constants(), CHANNELS_LAST=channels_last, ACC_FP64=dy.dtype == torch.float64,
         INDEX_64=index_64, BLOCK=block, num_warps=num_warps,
     )  # fmt: skip
     return dx
 
 
-def window_to_flat_indices(argmax: torch.Tensor, geo: dict[str, int], width: int) -> torch.Tensor:
+def window_to_flat_indices(argmax: torch.Tensor, geo: PoolGeometry, width: int) -> torch.Tensor:
     """Flat input indices ``ih * W + iw`` (int64) of the maxima from their saved window positions."""
     oh = torch.arange(argmax.shape[-2], device=argmax.device).view(-1, 1)
     ow = torch.arange(argmax.shape[-1], device=argmax.device).view(1, -1)
     pos = argmax.long()
-    ih = oh * geo["SH"] - geo["PH"] + (pos // geo["KW"]) * geo["DH"]
-    iw = ow * geo["SW"] - geo["PW"] + (pos % geo["KW"]) * geo["DW"]
+    ih = oh * geo.SH - geo.PH + (pos // geo.KW) * geo.DH
+    iw = ow * geo.SW - geo.PW + (pos % geo.KW) * geo.DW
     return ih * width + iw
 
 
-def scatter_to_maxima(dy: torch.Tensor, argmax: torch.Tensor, geo: dict[str, int], input_shape) -> torch.Tensor:
+def scatter_to_maxima(dy: torch.Tensor, argmax: torch.Tensor, geo: PoolGeometry, input_shape) -> torch.Tensor:
     """dx with dy added onto each window's maximum, in differentiable PyTorch ops (the double backward)."""
     index = window_to_flat_indices(argmax, geo, input_shape[-1]).flatten(-2)
     dx = dy.new_zeros(*input_shape[:-2], input_shape[-2] * input_shape[-1])
     return dx.scatter_add(-1, index, dy.flatten(-2)).unflatten(-1, input_shape[-2:])
 
 
-def gather_at_maxima(t: torch.Tensor, argmax: torch.Tensor, geo: dict[str, int]) -> torch.Tensor:
+def gather_at_maxima(t: torch.Tensor, argmax: torch.Tensor, geo: PoolGeometry) -> torch.Tensor:
     """t (N, C, H, W) read at each window's maximum: the forward-mode derivative of max pooling."""
     index = window_to_flat_indices(argmax, geo, t.shape[-1]).flatten(-2)
     return t.flatten(-2).gather(-1, index).unflatten(-1, argmax.shape[-2:])
@@ -423,8 +285,8 @@ def max_pool2d(
     check_float_tensor(x, "x", op, ranks=(3, 4), layouts={3: "(C, H, W)", 4: "(N, C, H, W)"})
     geo = pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode, op)
     if resolve_backend(backend, x, op) == "torch":
-        kernel, strides = (geo["KH"], geo["KW"]), (geo["SH"], geo["SW"])
-        pads, dilations = (geo["PH"], geo["PW"]), (geo["DH"], geo["DW"])
+        kernel, strides = (geo.KH, geo.KW), (geo.SH, geo.SW)
+        pads, dilations = (geo.PH, geo.PW), (geo.DH, geo.DW)
         return F.max_pool2d(x, kernel, strides, pads, dilations, ceil_mode=ceil_mode, return_indices=return_indices)
     out, _, *indices = MaxPool2dFunction.apply(x.unsqueeze(0) if x.dim() == 3 else x, geo, return_indices)
     result = (out, *indices)

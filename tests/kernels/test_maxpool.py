@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import kernels
 from kernels import reference
-from kernels.maxpool import argmax_dtype, pool_output_size
+from kernels._pool import argmax_dtype, pool_output_size
 
 from .conftest import TARGETS, TOLERANCES
 
