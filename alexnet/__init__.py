@@ -1,14 +1,34 @@
 """A paper-faithful PyTorch AlexNet (Krizhevsky, Sutskever & Hinton, NIPS 2012) built on the ``kernels`` package.
 
-``model`` (the network), ``data`` (loaders with the paper's preprocessing), ``train`` (the training engine),
-``viz`` (pictures), ``hub`` (shipped trained weights: ``alexnet.pretrained(...)``), ``__main__`` (the command
-line: ``python -m alexnet --help``).
+``model`` (the networks and the registry of models by name), ``data`` (loaders with the paper's preprocessing),
+``train`` (the training engine), ``checkpoint`` (saving, reading and rebuilding), ``parallel`` (two devices and
+torchrun), ``viz`` (pictures), ``hub`` (shipped trained weights: ``alexnet.pretrained(...)``), ``lab`` (the
+notebooks' setup), ``__main__`` (the command line: ``python -m alexnet --help``).
+
+The names below load on first use, so ``import alexnet`` does not import ``kernels`` (and Triton) by itself.
 """
 
-from .hub import pretrained
-from .model import AlexNet, AlexNetConfig, FourLayerCNN, GroupedAlexNet, cifar_alexnet, count_parameters
+import importlib
 
 __version__ = "0.1.0"
-__all__ = [
-    "AlexNet", "AlexNetConfig", "FourLayerCNN", "GroupedAlexNet", "cifar_alexnet", "count_parameters", "pretrained",
-]
+_EXPORTS = {
+    "AlexNet": "model",
+    "AlexNetConfig": "model",
+    "FourLayerCNN": "model",
+    "GroupedAlexNet": "model",
+    "cifar_alexnet": "model",
+    "count_parameters": "model",
+    "build_model": "model",
+    "pretrained": "hub",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'alexnet' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_EXPORTS])

@@ -317,6 +317,27 @@ class ActivationBrowser:
         self.widget = W.VBox([W.HBox([self.picker, self.upload]), W.HBox([self.layer, self.start]), self.out])
         self.update()
 
+    # Three ImageNet samples worth looking at (indices into the lab's 1,000-image zip, sorted by class folder).
+    IMAGENET_PICKS = (0, 207, 430)  # a tench, a golden retriever, a basketball
+
+    @classmethod
+    def from_dataset(cls, model, dataset, *, count: int = 4, imagenet_samples=None, layer: str = "conv1"):
+        """A browser over the first ``count`` images of ``dataset`` (named by class, prepared by its
+        ``transform``), scikit-image's astronaut, and three ImageNet photos when ``imagenet_samples`` (the lab's
+        zip or folder) is given."""
+        images = {}
+        for i in range(min(count, len(dataset))):
+            images[f"image {i} ({dataset.classes[int(dataset.labels[i])]})"] = dataset.images[i]
+        images["scikit-image: astronaut"] = (viz.sample_photo("astronaut") * 255).byte()
+        if imagenet_samples is not None:
+            from .data import ImageFolder, resolve_folder
+
+            samples = ImageFolder(resolve_folder(imagenet_samples))
+            for i in cls.IMAGENET_PICKS:
+                if i < len(samples):
+                    images[f"ImageNet: {samples.samples[i][0].stem}"] = samples.load(i)
+        return cls(model, dataset.transform, images, layer=layer)
+
     def add_image_bytes(self, name: str, data: bytes) -> None:
         """Add an encoded image (JPEG, PNG, ...) to the choices and show it; unreadable files are reported."""
         from PIL import Image

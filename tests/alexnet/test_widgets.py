@@ -125,3 +125,18 @@ def test_activation_browser_switches_images_layers_and_takes_uploads():
     assert browser.picker.value == "red.png" and "red.png" in browser.picker.options
     browser.add_image_bytes("junk.png", b"not an image")
     assert "cannot read junk.png" in browser.out.outputs[0]["text"]
+
+
+def test_activation_browser_from_a_dataset_names_images_by_class(tmp_path):
+    from alexnet.widgets import ActivationBrowser
+
+    from .conftest import IMAGENET_ZIP
+
+    trainer = make_trainer(synthetic_sets())
+    browser = ActivationBrowser.from_dataset(trainer.net, trainer.val_set, count=3)
+    assert list(browser.images) == ["image 0 (r)", "image 1 (g)", "image 2 (b)", "scikit-image: astronaut"]
+    assert torch.equal(browser.images["image 1 (g)"], trainer.val_set.images[1])
+    assert browser.preprocess is trainer.val_set.transform
+    if IMAGENET_ZIP.is_file():
+        browser = ActivationBrowser.from_dataset(trainer.net, trainer.val_set, count=1, imagenet_samples=IMAGENET_ZIP)
+        assert sum(name.startswith("ImageNet: ") for name in browser.images) == 3
