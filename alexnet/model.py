@@ -47,13 +47,34 @@ class AlexNetConfig:
         base = dict(num_classes=num_classes, input_size=32, conv1=(5, 1, 2), widths=(24, 64, 96, 96, 64), fc_width=512)
         return cls(**{**base, **overrides})
 
+    def map_sides(self) -> dict[str, int]:
+        """Side of each layer's output maps for ``input_size`` (the paper's 227: conv1 55, pool1 27, pool2 13,
+        pool5 6); conv2 keeps pool1's side, conv3..conv5 keep pool2's."""
+        k, s, p = self.conv1
+        conv1 = (self.input_size + 2 * p - k) // s + 1
+        pool1 = (conv1 - 3) // 2 + 1
+        pool2 = (pool1 - 3) // 2 + 1
+        return dict(conv1=conv1, pool1=pool1, pool2=pool2, pool5=(pool2 - 3) // 2 + 1)
+
     def feature_size(self) -> int:
         """Side of conv5's pooled maps for ``input_size`` (6 for the paper's 227)."""
-        k, s, p = self.conv1
-        side = (self.input_size + 2 * p - k) // s + 1  # conv1
-        for _ in range(3):  # pool1, pool2 (conv2..conv5 keep the size), pool5
-            side = (side - 3) // 2 + 1
-        return side
+        return self.map_sides()["pool5"]
+
+    @property
+    def fc8_split(self) -> tuple[int, int]:
+        """Classes scored by column 0 and column 1: fc8 is split like every layer; column 0 gets the odd one."""
+        return self.num_classes - self.num_classes // 2, self.num_classes // 2
+
+    def input_padding(self, height: int, width: int) -> tuple[int, int, int, int] | None:
+        """``F.pad`` widths that turn the accepted 224x224 input into the paper's 227x227 (1 pixel top/left,
+        2 bottom/right); None when the input needs none. Any other size is an error."""
+        side = self.input_size
+        if (height, width) == (224, 224) and side == 227:
+            return (1, 2, 1, 2)
+        if (height, width) != (side, side):
+            accepted = f"{side}x{side}" + (" or 224x224" if side == 227 else "")
+            raise ValueError(f"AlexNet: x must be {accepted} images, got {(height, width)}")
+        return None
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -131,6 +152,24 @@ class Column(nn.Module):
         return self.dropout(F.relu(self.fc7(both)))
 
 
+# The order of a column's stages; between two stages both columns' outputs are exchanged (conv2 -> conv3,
+# conv5 -> fc6, fc6 -> fc7, fc7 -> fc8): the only places where the paper's GPUs talked to each other.
+COLUMN_STAGES = ("features_a", "features_b", "hidden6", "hidden7", "fc8")
+
+
+def column_forward(columns, inputs: list[torch.Tensor], exchange, last: str = "fc8") -> list[torch.Tensor]:
+    """Run ``columns`` (both columns in one process, or the one column a rank holds) stage by stage.
+
+    ``inputs``: each column's input image batch. ``exchange(parts)`` turns the columns' outputs of one stage
+    into each column's input for the next: both columns' activations concatenated along channels (a local
+    ``torch.cat`` across devices, or an all-gather between ranks). Returns each column's output of ``last``.
+    """
+    parts = [column.features_a(x) for column, x in zip(columns, inputs)]
+    for stage in COLUMN_STAGES[1 : COLUMN_STAGES.index(last) + 1]:
+        parts = [getattr(column, stage)(both) for column, both in zip(columns, exchange(parts))]
+    return parts
+
+
 class AlexNet(nn.Module):
     """The paper's network. ``AlexNet()`` has 60,965,224 parameters; see :class:`AlexNetConfig` for the rest.
 
@@ -166,9 +205,7 @@ class AlexNet(nn.Module):
         if cfg.feature_size() < 1:
             raise ValueError(f"input_size {cfg.input_size} is too small for this network")
         self.config = cfg
-        # fc8 is split between the columns like every other layer: column 0 gets the odd class out.
-        split = (cfg.num_classes - cfg.num_classes // 2, cfg.num_classes // 2)
-        self.columns = nn.ModuleList([Column(cfg, split[0]), Column(cfg, split[1])])
+        self.columns = nn.ModuleList([Column(cfg, outputs) for outputs in cfg.fc8_split])
         init_weights(self, cfg.init)
         self.devices: tuple[torch.device, torch.device] | None = None
         if devices is not None:
@@ -192,26 +229,19 @@ class AlexNet(nn.Module):
         cfg = self.config
         if x.dim() != 4 or x.shape[1] != cfg.in_channels:
             raise ValueError(f"AlexNet: x must be (N, {cfg.in_channels}, H, W), got shape {tuple(x.shape)}")
-        side = cfg.input_size
-        if x.shape[-2:] == (224, 224) and side == 227:
-            return F.pad(x, (1, 2, 1, 2))
-        if x.shape[-2:] != (side, side):
-            accepted = f"{side}x{side}" + (" or 224x224" if side == 227 else "")
-            raise ValueError(f"AlexNet: x must be {accepted} images, got {tuple(x.shape[-2:])}")
-        return x
+        padding = cfg.input_padding(*x.shape[-2:])
+        return x if padding is None else F.pad(x, padding)
 
     def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Each column's fc7 activations (the 4096-d code of the paper's Figure 4, split in two halves)."""
         x = self._input(x)
         devices = self.devices or (x.device, x.device)
-        a = [col.features_a(x.to(d)) for col, d in zip(self.columns, devices)]
-        b = [col.features_b(both) for col, both in zip(self.columns, self._exchange(a))]
-        h6 = [col.hidden6(both) for col, both in zip(self.columns, self._exchange(b))]
-        return [col.hidden7(both) for col, both in zip(self.columns, self._exchange(h6))]
+        return column_forward(self.columns, [x.to(d) for d in devices], self._exchange, last="hidden7")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h7 = self.forward_features(x)
-        logits = [col.fc8(both) for col, both in zip(self.columns, self._exchange(h7))]
+        x = self._input(x)
+        devices = self.devices or (x.device, x.device)
+        logits = column_forward(self.columns, [x.to(d) for d in devices], self._exchange)
         return torch.cat([part.to(x.device) for part in logits], dim=1)
 
     def conv1_weight(self) -> torch.Tensor:
@@ -264,8 +294,9 @@ class GroupedAlexNet(nn.Module):
         return torch.cat([post(half) for half in x.chunk(2, dim=1)], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-2:] == (224, 224) and self.config.input_size == 227:
-            x = F.pad(x, (1, 2, 1, 2))
+        padding = self.config.input_padding(*x.shape[-2:])
+        if padding is not None:
+            x = F.pad(x, padding)
         x = self._per_group(self.post2, self.conv2(self._per_group(self.post1, self.conv1(x))))
         x = F.relu(self.conv4(F.relu(self.conv3(x))))
         x = torch.flatten(self.post5(self.conv5(x)), 1)

@@ -30,7 +30,7 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from .model import AlexNet
+from .model import AlexNet, column_forward
 
 MODES = ("data", "columns", "hybrid")
 
@@ -49,17 +49,13 @@ def transfer_bytes_per_step(model: AlexNet, batch_size: int, bytes_per_value: in
     fc8, and fc8's logits back (for the loss). Each tensor crosses once forward, its gradient once backward.
     """
     cfg = model.config
-    side_k, stride, pad = cfg.conv1
-    side = (cfg.input_size + 2 * pad - side_k) // stride + 1
-    side2 = (side - 3) // 2 + 1  # after pool1; conv2 keeps it, pool2 halves it again
-    side3 = (side2 - 3) // 2 + 1
-    feat = cfg.feature_size()
+    sides = cfg.map_sides()
     per_sample = {
-        "conv2 -> conv3": cfg.widths[1] * side3 * side3,
-        "conv5 -> fc6": cfg.widths[4] * feat * feat,
+        "conv2 -> conv3": cfg.widths[1] * sides["pool2"] ** 2,
+        "conv5 -> fc6": cfg.widths[4] * sides["pool5"] ** 2,
         "fc6 -> fc7": cfg.fc_width,
         "fc7 -> fc8": cfg.fc_width,
-        "fc8 -> logits": cfg.num_classes // 2,
+        "fc8 -> logits": cfg.fc8_split[1],
     }
     out = {name: 2 * values * batch_size * bytes_per_value for name, values in per_sample.items()}
     out["total"] = sum(out.values())
@@ -162,21 +158,18 @@ class ColumnParallel(nn.Module):
         super().__init__()
         self.model, self.ctx = model, ctx
         self.column = model.columns[ctx.column].to(ctx.device)
-        split = model.config.num_classes
-        self._fc8_sizes = (split - split // 2, split // 2)
 
     def _gather(self, x: torch.Tensor, sizes=None) -> torch.Tensor:
         sizes = sizes or (x.shape[1], x.shape[1])
         return _GatherColumns.apply(x, self.ctx.column_group, sizes, self.ctx.column)
 
+    def _exchange(self, parts: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [self._gather(parts[0])]  # this rank's column is the only one here: all-gather with the other
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.model._input(x.to(self.ctx.device))
-        col = self.column
-        both = self._gather(col.features_a(x))
-        both = self._gather(col.features_b(both))
-        both = self._gather(col.hidden6(both))
-        both = self._gather(col.hidden7(both))
-        return self._gather(col.fc8(both), self._fc8_sizes)
+        (logits,) = column_forward([self.column], [x], self._exchange)
+        return self._gather(logits, self.model.config.fc8_split)
 
     def trainable(self) -> list[nn.Parameter]:
         return list(self.column.parameters())
