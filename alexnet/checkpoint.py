@@ -56,18 +56,16 @@ def run_state(trainer: Trainer) -> dict:
 
     In a distributed run every rank must call it (the columns are gathered); rank 0's copy is the one saved.
     """
-    from . import parallel
-
     rng = dict(torch=torch.get_rng_state(), python=random.getstate(), numpy=_numpy_rng_state())
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
     model_state = {k: v.detach().cpu() for k, v in trainer.net.state_dict().items()}
-    momentum = parallel.full_state(trainer.model, _momentum_by_name(trainer), trainer.dist)
+    momentum = trainer.strategy.full_state(trainer.model, _momentum_by_name(trainer))
     return dict(
         format=CHECKPOINT_FORMAT,
         version=CHECKPOINT_VERSION,
         model_spec=asdict(trainer.spec) if trainer.spec else None,
-        model=parallel.full_state(trainer.model, model_state, trainer.dist),
+        model=trainer.strategy.full_state(trainer.model, model_state),
         optimizer=dict(lr=trainer.lr, momentum=momentum),
         scheduler=trainer.scheduler.state_dict(),
         rng=rng,

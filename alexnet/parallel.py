@@ -240,3 +240,82 @@ def full_state(wrapped: nn.Module, named_state: dict[str, torch.Tensor], ctx: Di
     for part in gathered[:2]:  # the first pair holds a whole network; other pairs hold copies
         merged.update(part)
     return merged
+
+
+# ----------------------------------------------------------------------------------------------- strategies
+
+
+class Strategy:
+    """How a :class:`alexnet.train.Trainer` runs: here, in one process on one device, or with a two-column
+    AlexNet already placed on two devices (``AlexNet(devices=...)``). Subclasses run across processes.
+
+    The Trainer calls every method on every step, whatever the strategy: wrap the model, shard the global batch,
+    scale the loss, finish the gradients, reduce the metrics, gather the state for a checkpoint, and say which
+    process writes files.
+    """
+
+    collective = False  # checkpoints need every process (a collective gather), not only the one that writes
+    is_main = True  # this process writes logs and checkpoints
+    loss_scale = 1.0
+
+    def __init__(self, device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        return model if getattr(model, "devices", None) else model.to(self.device)
+
+    def parameters(self, wrapped: nn.Module) -> list[nn.Parameter]:
+        """The parameters this process updates."""
+        return list(wrapped.parameters())
+
+    def base(self, wrapped: nn.Module) -> nn.Module:
+        """The whole network behind ``wrapped`` (what checkpoints describe)."""
+        return base_model(wrapped)
+
+    def shard(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x, y
+
+    def finish_gradients(self, params: list[nn.Parameter]) -> None:
+        """After backward: whatever averaging the layout needs before the optimizer steps."""
+
+    def reduce(self, values: dict[str, float]) -> dict[str, float]:
+        """Metrics of this step, averaged over the processes that computed parts of it."""
+        return values
+
+    def full_state(self, wrapped: nn.Module, named_state: dict[str, torch.Tensor]) -> dict:
+        """The whole network's entries of a name-keyed state (parameters or momentum)."""
+        return named_state
+
+
+class Distributed(Strategy):
+    """A torchrun job (:func:`init_distributed`): ``data`` (DDP), ``columns`` or ``hybrid``."""
+
+    collective = True
+
+    def __init__(self, ctx: DistContext) -> None:
+        super().__init__(ctx.device)
+        self.ctx = ctx
+        self.is_main, self.loss_scale = ctx.is_main, ctx.loss_scale
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        return wrap(model, self.ctx)
+
+    def parameters(self, wrapped: nn.Module) -> list[nn.Parameter]:
+        return trainable_parameters(wrapped)
+
+    def shard(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return shard(x, y, self.ctx)
+
+    def finish_gradients(self, params: list[nn.Parameter]) -> None:
+        average_gradients(params, self.ctx)
+
+    def reduce(self, values: dict[str, float]) -> dict[str, float]:
+        return reduce_mean(values, self.ctx)
+
+    def full_state(self, wrapped: nn.Module, named_state: dict[str, torch.Tensor]) -> dict:
+        return full_state(wrapped, named_state, self.ctx)
+
+
+def strategy_for(ctx: DistContext | None, device: str | torch.device = "cpu") -> Strategy:
+    """The strategy of a torchrun job's context, or of one process on ``device``."""
+    return Strategy(device) if ctx is None else Distributed(ctx)

@@ -171,16 +171,12 @@ class Trainer:
         self.classes = check_classes(train_set, val_set)
         self.preprocessing = dict(preprocessing or {})
         self.dist = dist_ctx
-        if dist_ctx is not None:
-            self.device = dist_ctx.device
-            self.model = parallel.wrap(model, dist_ctx)
-            params = parallel.trainable_parameters(self.model)
-            log_dir = log_dir if dist_ctx.is_main else None
-        else:
-            self.device = torch.device(self.config.device)
-            self.model = model if getattr(model, "devices", None) else model.to(self.device)
-            params = list(self.model.parameters())
-        self.net = parallel.base_model(self.model)  # the whole network, as checkpoints describe it
+        self.strategy = parallel.strategy_for(dist_ctx, self.config.device)
+        self.device = self.strategy.device
+        self.model = self.strategy.wrap(model)
+        params = self.strategy.parameters(self.model)
+        log_dir = log_dir if self.strategy.is_main else None
+        self.net = self.strategy.base(self.model)  # the whole network, as checkpoints describe it
         self.spec = spec
         self.train_set, self.val_set = train_set, val_set
         self.loader = train_loader(train_set, self.config, self.device)
@@ -286,9 +282,7 @@ class Trainer:
                 raise RuntimeError("the training set yields no batches (every image unreadable?)")
         start = time.perf_counter()
         self.model.train()
-        x, y = batch
-        if self.dist is not None:
-            x, y = parallel.shard(x, y, self.dist)
+        x, y = self.strategy.shard(*batch)
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
         logits = self.model(x)
         loss = F.cross_entropy(logits, y)
@@ -299,14 +293,12 @@ class Trainer:
                 "paper's raw 0-255 pixel scale diverge at the paper's lr 0.01: use init='paper' or lr 0.001"
             )
         self.optimizer.zero_grad(set_to_none=True)
-        (loss * self.dist.loss_scale if self.dist else loss).backward()
-        if self.dist is not None:
-            parallel.average_gradients(self.optimizer.param_groups[0]["params"], self.dist)
+        (loss * self.strategy.loss_scale).backward()
+        self.strategy.finish_gradients(self.optimizer.param_groups[0]["params"])
         self.optimizer.step()
         errors = topk_errors(logits.detach(), y)
-        if self.dist is not None:
-            reduced = parallel.reduce_mean({"loss": loss.item(), "top1": errors[1], "top5": errors[5]}, self.dist)
-            loss, errors = torch.tensor(reduced["loss"]), {1: reduced["top1"], 5: reduced["top5"]}
+        reduced = self.strategy.reduce({"loss": loss.item(), "top1": errors[1], "top5": errors[5]})
+        loss, errors = torch.tensor(reduced["loss"]), {1: reduced["top1"], 5: reduced["top5"]}
         self.step_in_epoch += 1
         self.global_step += 1
         seconds = time.perf_counter() - start
@@ -342,7 +334,7 @@ class Trainer:
         self.step_in_epoch = 0
         self._batches = None
         self._epoch_stats = self._new_epoch_stats()
-        if self.log_dir or self.dist is not None:  # distributed: every rank gathers, rank 0 writes
+        if self.log_dir or self.strategy.collective:  # distributed: every rank gathers, rank 0 writes
             self.save_checkpoint(self.log_dir / "checkpoint.pt" if self.log_dir else None)
         return record
 
@@ -406,7 +398,7 @@ class Trainer:
         Distributed: every rank must call it; only rank 0 writes (``path`` may be None on the others).
         """
         state = self.state_dict()
-        if self.dist is not None and not self.dist.is_main or path is None:
+        if not self.strategy.is_main or path is None:
             return None
         atomic_save(state, path)
         return Path(path)
