@@ -158,9 +158,6 @@ def save(name: str, device: torch.device, rows: list[dict], meta: dict) -> Path:
 
 def plot_grouped(rows: list[dict], group_keys: tuple[str, ...], title: str, path: Path) -> None:
     """Bar chart of ms per provider, one group of bars per configuration, with p20-p80 whiskers."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     groups = list(dict.fromkeys(" ".join(str(r[k]) for k in group_keys) for r in rows))
