@@ -90,12 +90,20 @@ def _add_data_args(parser: argparse.ArgumentParser, mean_default: str | None = "
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m alexnet",
-        description="AlexNet lab: train (the paper's recipe), evaluate a checkpoint, relu-vs-tanh (Figure 1).",
+        description="AlexNet lab: train (the paper's recipe), evaluate a checkpoint or shipped weights, "
+        "export-weights, relu-vs-tanh (Figure 1).",
         epilog="Run 'python -m alexnet COMMAND --help' for a command's options.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
+    for add in (_add_train, _add_evaluate, _add_export_weights, _add_relu_vs_tanh):
+        add(sub)
+    return parser
+
+
+def _add_train(sub) -> None:
+    """``train``: the paper's recipe, resumable, never over an existing run."""
     train = sub.add_parser(
         "train",
         help="train a model (the paper's recipe by default)",
@@ -134,9 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--devices", nargs=2, default=None, metavar=("DEV0", "DEV1"),
                        help="one process, column 0 on DEV0 and column 1 on DEV1 (e.g. cuda:0 cuda:1)")  # fmt: skip
 
+
+def _add_evaluate(sub) -> None:
+    """``evaluate``: a checkpoint or shipped weights on a data set's validation images."""
     evaluate = sub.add_parser(
         "evaluate",
-        help="top-1/top-5 error of a checkpoint",
+        help="top-1/top-5 error of a checkpoint or of shipped weights",
         description="Top-1 and top-5 error (and loss) of a checkpoint on the validation images of --data, prepared "
         "as the checkpoint's training data were (its mean), on the centre crop or the paper's ten crops.",
     )
@@ -150,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--kernels", default=None, choices=KERNELS,
                           help="LRN/pool backend (default: auto with --weights, else the checkpoint's)")  # fmt: skip
 
+
+def _add_export_weights(sub) -> None:
+    """``export-weights``: a checkpoint shipped as fp16 weights with a manifest (see alexnet.hub)."""
     export = sub.add_parser(
         "export-weights",
         help="ship a checkpoint's weights (fp16 + manifest) for alexnet.pretrained()",
@@ -166,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--folder", default=None)
     export.add_argument("--overwrite", action="store_true")
 
+
+def _add_relu_vs_tanh(sub) -> None:
+    """``relu-vs-tanh``: Figure 1's learning-rate search under a named recipe."""
     figure1 = sub.add_parser(
         "relu-vs-tanh",
         help="reproduce Figure 1: ReLU vs tanh convergence on CIFAR-10",
@@ -192,8 +209,6 @@ def build_parser() -> argparse.ArgumentParser:
     figure1.add_argument("--resume", action="store_true", help="continue the sweep whose results are in --out")
     figure1.add_argument("--overwrite", action="store_true", help="replace results already in --out")
     figure1.add_argument("--quiet", action="store_true")
-    return parser
-
 
 def check_device(device: str, option: str = "--device") -> None:
     """Refuse a device this machine does not have, before any data are loaded."""
@@ -343,10 +358,8 @@ def check_out_folder(out: Path, resume: str | None, overwrite: bool) -> None:
     raise UsageError(f"--out {out} holds another run: resume into a new folder, or pass --overwrite to replace it")
 
 
-def cmd_train(args) -> int:
-    from .data import load_datasets
-
-    settings, state = resolve_train_settings(args)
+def _check_train_args(args, settings: dict) -> Path:
+    """Everything about a train command that can be wrong, checked before any data are read; returns --out."""
     if args.out is None and args.resume is None:
         raise UsageError("--out is required: the folder for the run's checkpoint and metrics")
     out = Path(args.out) if args.out is not None else Path(args.resume).parent
@@ -362,7 +375,14 @@ def cmd_train(args) -> int:
                          "cifar-alexnet)")  # fmt: skip
     check_writable_folder(out, "--out")
     check_out_folder(out, args.resume, args.overwrite)
+    return out
 
+
+def cmd_train(args) -> int:
+    from .data import load_datasets
+
+    settings, state = resolve_train_settings(args)
+    out = _check_train_args(args, settings)
     spec = ModelSpec(**state["model_spec"]) if state else None
     if spec is not None and spec.name != "four-layer":
         spec.kwargs["kernels"] = settings["kernels"]
