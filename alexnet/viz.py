@@ -186,10 +186,10 @@ def show_neighbours(query_images: torch.Tensor, pool_images: torch.Tensor, indic
     q, k = indices.shape
     fig, axes = plt.subplots(q, k + 1, figsize=(1.4 * (k + 1), 1.4 * q), squeeze=False)
     for r in range(q):
-        axes[r, 0].imshow(query_images[r].permute(1, 2, 0))
+        axes[r, 0].imshow(query_images[r].permute(1, 2, 0).numpy())
         axes[r, 0].set_title("query", fontsize=7)
         for c in range(k):
-            axes[r, c + 1].imshow(pool_images[indices[r, c]].permute(1, 2, 0))
+            axes[r, c + 1].imshow(pool_images[indices[r, c]].permute(1, 2, 0).numpy())
             if titles is not None:
                 axes[r, c + 1].set_title(titles[int(indices[r, c])], fontsize=6)
     for ax in axes.flat:

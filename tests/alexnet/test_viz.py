@@ -1,0 +1,84 @@
+"""alexnet.viz: the pictures the notebooks draw, checked by what they compute (Figure 3's grid, activation maps,
+Figure 4's embedding and neighbours, the edge filters of notebook 1). Figure 3's colour analysis: test_figure3.py."""
+
+import matplotlib
+import pytest
+import torch
+
+from alexnet import viz
+from alexnet.model import ModelSpec
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def model():
+    return ModelSpec("cifar-alexnet", dict(num_classes=10, init="modern", kernels="torch")).build(seed=0).eval()
+
+
+def test_filter_grid_lays_out_one_row_per_column_and_normalises():
+    weight = torch.randn(6, 3, 5, 5, generator=torch.Generator().manual_seed(0))
+    grid = viz.filter_grid(weight, per_column=3)
+    assert grid.shape == (3, 2 * 6 + 1, 3 * 6 + 1)  # 1-pixel borders between 5x5 kernels
+    first = grid[:, 1:6, 1:6]  # kernel 0, stretched to [0, 1] on its own
+    assert first.min() == 0 and first.max() == 1
+    torch.testing.assert_close(first, (weight[0] - weight[0].min()) / (weight[0].max() - weight[0].min()))
+    overall = viz.filter_grid(weight, per_column=3, normalize="global")
+    cells = [(1 + 6 * r, 1 + 6 * c) for r in (0, 1) for c in (0, 1, 2)]
+    inside = torch.cat([overall[:, y : y + 5, x : x + 5].flatten() for y, x in cells])
+    assert inside.min() == 0 and inside.max() == 1  # one scale for all: only the extreme kernels reach 0 and 1
+    with pytest.raises(ValueError, match="normalize must be"):
+        viz.filter_grid(weight, 3, normalize="nope")
+
+
+def test_activations_capture_every_stage_of_both_columns(model):
+    image = torch.randn(3, 32, 32)
+    maps = viz.activations(model, image)
+    assert list(maps) == list(viz.LAYERS)
+    widths = model.config.widths
+    assert maps["conv1"].shape == (2 * widths[0], 32, 32) and maps["post1"].shape == (2 * widths[0], 15, 15)
+    assert maps["conv5"].shape[0] == 2 * widths[4] and maps["post5"].shape == (2 * widths[4], 3, 3)
+    with torch.no_grad():  # conv1's maps are conv1 applied to the image, column 0 first
+        expected = torch.cat([column.conv1(image[None])[0] for column in model.columns])
+    torch.testing.assert_close(maps["conv1"], expected)
+
+
+def test_embedding_is_both_columns_fc7_and_neighbours_are_nearest(model):
+    images = torch.randn(5, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    codes = viz.embed(model, images, batch_size=2)
+    assert codes.shape == (5, 2 * model.config.fc_width)
+    with torch.no_grad():
+        torch.testing.assert_close(codes, torch.cat(model.forward_features(images), dim=1))
+    pool = torch.tensor([[0.0, 0.0], [1.0, 0.0], [5.0, 5.0], [0.0, 2.0]])
+    queries = torch.tensor([[0.1, 0.0], [4.0, 4.0]])
+    assert viz.nearest_neighbours(queries, pool, k=2).tolist() == [[0, 1], [2, 3]]
+    assert viz.nearest_neighbours(codes, codes, k=1).flatten().tolist() == list(range(5))  # itself first
+
+
+def test_edge_filters_respond_most_to_edges_of_their_orientation():
+    bank = viz.gabor_bank(num_orientations=4)
+    assert bank.shape == (8, 3, 11, 11)  # an even and an odd filter per orientation, on luminance
+    torch.testing.assert_close(bank.sum(dim=(1, 2, 3)), torch.zeros(8), atol=1e-5, rtol=0)  # no response to flat
+    stripes = torch.zeros(3, 48, 48)
+    stripes[:, :, ::5] = 255.0  # vertical lines, one wavelength apart
+    responses = viz.edge_responses(stripes, num_orientations=4)
+    assert responses.shape[:2] == (1, 8) and (responses >= 0).all()  # ReLU'd
+    energy = responses.flatten(2).square().mean(2)[0].view(4, 2).sum(1)  # per orientation
+    assert energy.argmax() == 0 and energy[2] < 0.01 * energy[0]  # vertical tuning, not horizontal
+    with pytest.raises(ValueError, match=r"image must be \(3, H, W\)"):
+        viz.edge_responses(torch.zeros(1, 8, 8))
+
+
+def test_figures_draw_from_real_models_and_maps(model):
+    assert viz.show_filters(model) is not None
+    maps = viz.activations(model, torch.randn(3, 32, 32))
+    fig = viz.show_activation_maps(maps, "conv2", channels=5, start=3)
+    assert sum(ax.has_data() for ax in fig.axes) == 5
+    with pytest.raises(ValueError, match="layer must be one of"):
+        viz.show_activation_maps(maps, "fc9")
+    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    fig = viz.show_neighbours(images[:2], images, torch.tensor([[0, 1], [2, 3]]), titles=list("abcdef"))
+    assert len(fig.axes) == 2 * 3
+    history = [dict(step=i + 1, loss=2.0 - 0.1 * i, top1_err=0.9 - 0.05 * i, top5_err=0.5) for i in range(5)]
+    fig = viz.plot_training(history, [dict(epoch=0, step=5, val_top1_err=0.8, val_top5_err=0.4)])
+    assert [len(ax.lines) for ax in fig.axes] == [1, 4]
