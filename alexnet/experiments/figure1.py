@@ -320,6 +320,34 @@ def describe(results: dict) -> str:
     return " ".join(parts)
 
 
+def markdown_table(results: dict) -> str:
+    """Every run of a results file as a Markdown table (the README's "Committed so far"), in the order they ran."""
+    rows = [
+        "| activation | lr | seed | 25% training error | best error | at the last epoch: tanh units saturated "
+        "(\\|z\\| > 2) / ReLU units dead | s/epoch |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    target = results["settings"]["target"]
+    for run in results["runs"]:
+        done = len(run["epochs"])
+        if run["reached_target"]:
+            outcome = f"reached in {run['epochs_to_target']} epochs"
+        elif run["diverged"]:
+            outcome = f"diverged after {done} epochs"
+        elif run["pruned"]:
+            outcome = f"pruned after {done} epochs (could no longer win)"
+        else:
+            outcome = f"not reached in {done} epochs"
+        key = "saturated_fraction" if run["activation"] == "tanh" else "dead_fraction"
+        last = run["layers"][-1] if run["layers"] else {}
+        units = ", ".join(f"{name} {v[key]:.0%}" for name, v in last.items() if isinstance(v, dict) and key in v)
+        seconds = sorted(e["seconds"] for e in run["epochs"])[done // 2] if done else 0.0
+        best = f"{run['best_train_error']:.1%}" if run["best_train_error"] is not None else "-"
+        rows.append(f"| {run['activation']} | {run['lr']:g} | {run['seed']} | {outcome} | {best} | {units} | "
+                    f"{seconds:.0f} s |")  # fmt: skip
+    return "\n".join(rows).replace("25%", f"{target:.0%}")
+
+
 def plot(results: dict, path: str | Path | None = None):
     """Figure 1 for one recipe: median training error over the chosen lr's seeds with its range (ReLU solid, tanh
     dashed), and the mechanism: tanh's saturated and ReLU's dead fraction per layer. Returns the figure."""

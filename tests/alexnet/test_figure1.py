@@ -217,3 +217,21 @@ def test_a_run_killed_mid_way_continues_from_its_last_epoch(tmp_path, monkeypatc
     assert resumed["layers"] == straight["layers"]
     other = figure1.train_run(recipe, "tanh", 0.004, 0, images, labels, inputs, settings, state_path=state)
     assert len(other["epochs"]) == 4  # another run's state is not taken for its own
+
+
+def test_markdown_table_says_how_each_run_ended():
+    layers = [dict(epoch=1, conv1=dict(saturated_fraction=0.97, dead_fraction=0.0), fc10=dict(mean_abs_weight=0.1))]
+    base = dict(recipe="cuda-convnet", lr=0.001, seed=0, layers=layers, diverged=False, pruned=False)
+    runs = [
+        dict(base, activation="relu", epochs=[dict(epoch=1, train_error=0.2, seconds=30.0)], reached_target=True,
+             epochs_to_target=1, best_train_error=0.2),
+        dict(base, activation="tanh", epochs=[dict(epoch=1, train_error=0.5, seconds=40.0)] * 2,
+             reached_target=False, epochs_to_target=None, best_train_error=0.5),
+        dict(base, activation="tanh", lr=0.016, epochs=[], reached_target=False, epochs_to_target=None,
+             best_train_error=None, diverged=True),
+    ]  # fmt: skip
+    table = figure1.markdown_table(dict(settings=dict(target=0.25), runs=runs)).splitlines()
+    assert len(table) == 2 + 3
+    assert table[2] == "| relu | 0.001 | 0 | reached in 1 epochs | 20.0% | conv1 0% | 30 s |"
+    assert table[3] == "| tanh | 0.001 | 0 | not reached in 2 epochs | 50.0% | conv1 97% | 40 s |"
+    assert "diverged after 0 epochs" in table[4] and "| - |" in table[4]
