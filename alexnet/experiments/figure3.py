@@ -69,7 +69,7 @@ def plot(results: dict):
     import matplotlib.pyplot as plt
 
     runs = results["runs"]
-    fig = plt.figure(figsize=(11, 1.2 + 1.1 * len(runs)))
+    fig = plt.figure(figsize=(11, max(3.2, 1.2 + 1.1 * len(runs))))
     grid = fig.add_gridspec(len(runs), 2, width_ratios=(1, 1.4))
     ax = fig.add_subplot(grid[:, 0])
     for i, (label, run) in enumerate(runs.items()):
@@ -93,9 +93,10 @@ def plot(results: dict):
         sub.set_yticks([0, 1])
         sub.set_title(f"{label}: column means {final['column_means'][0]:.2f} | {final['column_means'][1]:.2f}, "
                       f"p = {final['p_value']:.2g}", fontsize=7)  # fmt: skip
-    verdict = "every run splits" if results["every_run_splits"] else "not every run splits"
-    fig.suptitle(f"Figure 3's column split after {results['epochs']} epochs: {verdict} "
-                 f"(permutation test, p < {results['alpha']})", fontsize=9)  # fmt: skip
+    splits = sum(results["split"].values())
+    fig.suptitle(f"Figure 3's column split after {results['epochs']} epochs: the columns differ in {splits} of "
+                 f"{len(runs)} run{'s' if len(runs) > 1 else ''} (permutation test, p < {results['alpha']})",
+                 fontsize=9)  # fmt: skip
     fig.tight_layout()
     return fig
 
@@ -105,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", action="append", required=True, metavar="LABEL=FOLDER",
                         help="a training folder, labelled e.g. columns:0=runs/seed0 (repeat)")  # fmt: skip
     parser.add_argument("--epochs", type=int, required=True, help="compare the runs after this many epochs")
-    parser.add_argument("--out", required=True, help="folder for colour-specificity-runs.json and .png")
+    parser.add_argument("--out", required=True, help="folder for the results' .json and .png")
+    parser.add_argument("--name", default="colour-specificity-runs", help="file name (without .json/.png)")
     parser.add_argument("--overwrite", action="store_true", help="replace results already in --out")
     args = parser.parse_args(argv)
     runs = {}
@@ -115,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--run {item}: expected LABEL=FOLDER")
         runs[label] = folder
     out = Path(args.out)
-    json_path, png_path = out / "colour-specificity-runs.json", out / "colour-specificity-runs.png"
+    json_path, png_path = out / f"{args.name}.json", out / f"{args.name}.png"
     if json_path.exists() and not args.overwrite:
         print(f"{parser.prog}: error: {json_path} exists (pass --overwrite to replace it)", file=sys.stderr)
         return 2
