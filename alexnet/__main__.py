@@ -6,7 +6,7 @@ A user error (missing data, a bad number, a run that would be overwritten) is on
 Examples:
     python -m alexnet train --model cifar-alexnet --data ../shared/data/cifar10-jpg.zip --epochs 3 --out runs/c10
     python -m alexnet train --resume runs/c10/checkpoint.pt --epochs 5     # continues in runs/c10
-    python -m alexnet train --model alexnet --data /data/imagenet --device cuda --kernels triton --out runs/in1k
+    python -m alexnet train --model alexnet --data /data/imagenet --device cuda --backend triton --out runs/in1k
     python -m alexnet evaluate --checkpoint runs/c10/checkpoint.pt --data ../shared/data/cifar10-jpg.zip
     python -m alexnet evaluate --weights cifar-alexnet-cifar10 --data ../shared/data/cifar10-jpg.zip
     python -m alexnet relu-vs-tanh --data ../shared/data/cifar10-jpg.zip --init modern
@@ -28,7 +28,7 @@ import torch
 
 from .checkpoint import load_model, read_checkpoint
 from .experiments.recipes import RECIPES
-from .model import INITS, KERNELS, MODELS, ModelSpec, input_size_of
+from .model import BACKENDS, INITS, MODELS, ModelSpec, input_size_of
 from .train import RUN_FILES, TrainConfig, Trainer
 
 
@@ -65,7 +65,7 @@ nonnegative_float = _number(float, 0.0, True, "a finite number >= 0")
 # what is not given comes from the checkpoint.
 TRAIN_DEFAULTS = dict(
     model="alexnet", mean="pixel", no_augment=False, batch_size=128, lr=0.01, momentum=0.9, weight_decay=5e-4,
-    kernels="auto", init="paper", activation="relu", seed=0,
+    backend="auto", init="paper", activation="relu", seed=0,
 )  # fmt: skip
 
 
@@ -123,7 +123,8 @@ def _add_train(sub) -> None:
     train.add_argument("--momentum", type=nonnegative_float, default=None, help="default 0.9")
     train.add_argument("--weight-decay", type=nonnegative_float, default=None, help="default 5e-4")
     train.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
-    train.add_argument("--kernels", default=None, choices=KERNELS, help="LRN/pool backend")
+    train.add_argument("--backend", "--kernels", dest="backend", default=None, choices=BACKENDS,
+                       help="how the ReLU/LRN/pool stages run (--kernels: its old name)")  # fmt: skip
     train.add_argument("--init", default=None, choices=INITS, help="weight initialisation")
     train.add_argument("--activation", default=None, choices=("relu", "tanh"), help="four-layer model only")
     train.add_argument("--no-augment", action="store_true", default=None, help="no random crops, flips or colour")
@@ -158,7 +159,7 @@ def _add_evaluate(sub) -> None:
     evaluate.add_argument("--ten-crop", action="store_true", help="average over the paper's ten crops")
     evaluate.add_argument("--batch-size", type=positive_int, default=128)
     evaluate.add_argument("--device", default="cpu")
-    evaluate.add_argument("--kernels", default=None, choices=KERNELS,
+    evaluate.add_argument("--backend", "--kernels", dest="backend", default=None, choices=BACKENDS,
                           help="LRN/pool backend (default: auto with --weights, else the checkpoint's)")  # fmt: skip
 
 
@@ -223,17 +224,17 @@ def check_device(device: str, option: str = "--device") -> None:
             raise UsageError(f"{option} {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
 
 
-def check_kernels(kernels: str, devices: list[str]) -> None:
-    if kernels != "triton":
+def check_backend(backend: str, devices: list[str]) -> None:
+    if backend != "triton":
         return
     from kernels._utils import HAS_TRITON, interpreter_enabled
 
     if not HAS_TRITON:
-        raise UsageError("--kernels triton: the triton package is not installed")
+        raise UsageError("--backend triton: the triton package is not installed")
     if any(torch.device(d).type != "cuda" for d in devices) and not interpreter_enabled():
         raise UsageError(
-            "--kernels triton needs a CUDA --device (or TRITON_INTERPRET=1 for Triton's slow CPU interpreter); "
-            "use --kernels auto or torch on the CPU"
+            "--backend triton needs a CUDA --device (or TRITON_INTERPRET=1 for Triton's slow CPU interpreter); "
+            "use --backend auto or torch on the CPU"
         )
 
 
@@ -298,14 +299,15 @@ def _settings_of(state: dict) -> dict:
     return dict(
         model=spec.get("name"), mean=data.get("mean"), no_augment=None if augment is None else not augment,
         batch_size=config.get("batch_size"), lr=config.get("lr"), momentum=config.get("momentum"),
-        weight_decay=config.get("weight_decay"), kernels=kwargs.get("kernels"), init=kwargs.get("init"),
+        weight_decay=config.get("weight_decay"), backend=kwargs.get("backend", kwargs.get("kernels")),
+        init=kwargs.get("init"),
         activation=kwargs.get("activation"), seed=config.get("seed"),
     )  # fmt: skip
 
 
-# Settings a resume may change: the learning rate (applied and recorded) and the kernels' backend (the same
-# function, computed elsewhere). The epochs or steps to train are not settings but how far to go.
-CHANGEABLE_ON_RESUME = ("lr", "kernels")
+# Settings a resume may change: the learning rate (applied and recorded) and the backend (the same function,
+# computed elsewhere). The epochs or steps to train are not settings but how far to go.
+CHANGEABLE_ON_RESUME = ("lr", "backend")
 
 
 def _option(name: str) -> str:
@@ -338,7 +340,7 @@ def _spec_from_settings(settings: dict, num_classes: int) -> ModelSpec:
     if settings["model"] == "four-layer":
         kwargs = dict(activation=settings["activation"], num_classes=num_classes, init=settings["init"])
         return ModelSpec("four-layer", kwargs)
-    kwargs = dict(num_classes=num_classes, kernels=settings["kernels"], init=settings["init"])
+    kwargs = dict(num_classes=num_classes, backend=settings["backend"], init=settings["init"])
     return ModelSpec(settings["model"], kwargs)
 
 
@@ -366,7 +368,7 @@ def _check_train_args(args, settings: dict) -> Path:
     devices = list(args.devices) if args.devices else [args.device]
     for option, device in zip(("--devices", "--devices") if args.devices else ("--device",), devices):
         check_device(device, option)
-    check_kernels(settings["kernels"], devices)
+    check_backend(settings["backend"], devices)
     columns_needed = "--devices" if args.devices else f"--parallel {args.parallel}"
     if settings["model"] in ("four-layer", "cifar-alexnet-grouped") and (
         args.devices or args.parallel in ("columns", "hybrid")
@@ -385,7 +387,8 @@ def cmd_train(args) -> int:
     out = _check_train_args(args, settings)
     spec = ModelSpec(**state["model_spec"]) if state else None
     if spec is not None and spec.name != "four-layer":
-        spec.kwargs["kernels"] = settings["kernels"]
+        spec.kwargs.pop("kernels", None)  # its old name, in older checkpoints
+        spec.kwargs["backend"] = settings["backend"]
     size = spec.input_size if spec else ModelSpec(settings["model"]).input_size  # no model is built just to ask
     augment = not settings["no_augment"]
     data = load_datasets(args.data, input_size=size, mean=settings["mean"], augment=augment, download=args.download)
@@ -466,9 +469,9 @@ def cmd_evaluate(args) -> int:
             "use it)"
         )
     mean = args.mean or recorded.get("mean") or "pixel"
-    if args.kernels is not None:
-        check_kernels(args.kernels, [args.device])
-    model = load_model(args.checkpoint, args.device, kernels=args.kernels)
+    if args.backend is not None:
+        check_backend(args.backend, [args.device])
+    model = load_model(args.checkpoint, args.device, backend=args.backend)
     size = input_size_of(model)
     if args.ten_crop and size == 32:
         raise UsageError("--ten-crop needs an ImageNet-size model (crops of a 256x256 image)")
@@ -499,8 +502,8 @@ def _evaluate_weights(args) -> int:
     if args.ten_crop:
         raise UsageError("--ten-crop needs an ImageNet-size model (crops of a 256x256 image)")
     weights = get_weights(args.weights)
-    check_kernels(args.kernels or "auto", [args.device])
-    model = weights.build(device=args.device, kernels=args.kernels or "auto")
+    check_backend(args.backend or "auto", [args.device])
+    model = weights.build(device=args.device, backend=args.backend or "auto")
     data = load_datasets(args.data, input_size=input_size_of(model), mean="none", augment=False,
                          download=args.download)  # fmt: skip
     if list(data.classes) != weights.classes:
@@ -559,6 +562,8 @@ def describe(err: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if "--kernels" in (sys.argv[1:] if argv is None else argv):
+        print("note: --kernels is now called --backend (the old name still works)", file=sys.stderr)
     debug = args.debug or os.environ.get("ALEXNET_DEBUG") == "1"
     prog = f"python -m alexnet {args.command}"
     try:

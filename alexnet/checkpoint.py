@@ -202,17 +202,18 @@ def _numpy_array_globals() -> list:
 _NUMPY_ARRAY_GLOBALS = _numpy_array_globals()
 
 
-def load_model(path: str | Path, device: str = "cpu", kernels: str | None = None) -> nn.Module:
-    """The model stored in a checkpoint, rebuilt from its spec, in eval mode; ``kernels`` replaces the LRN/pool
-    backend it was trained with (the same function either way)."""
+def load_model(path: str | Path, device: str = "cpu", backend: str | None = None) -> nn.Module:
+    """The model stored in a checkpoint, rebuilt from its spec, in eval mode; ``backend`` replaces the one it was
+    trained with (the same function either way)."""
     from .model import ModelSpec
 
     state = read_checkpoint(path)
     if not state.get("model_spec"):
         raise ValueError(f"checkpoint {path} does not say which model it holds (no model_spec)")
     spec = ModelSpec(**state["model_spec"])
-    if kernels is not None and spec.name != "four-layer":
-        spec.kwargs["kernels"] = kernels
+    if backend is not None and spec.name != "four-layer":
+        spec.kwargs.pop("kernels", None)  # its old name, in older checkpoints
+        spec.kwargs["backend"] = backend
     model = spec.build()
     model.load_state_dict(state["model"])
     return model.to(device).eval()

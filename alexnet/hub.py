@@ -74,7 +74,7 @@ class Weights:
         prep = self.meta["preprocessing"]
         return Preprocess(state.get("mean"), prep["crop"], train=False, pca_std=0.0, std=state.get("std"))
 
-    def build(self, *, device: str | torch.device = "cpu", kernels: str = "auto") -> nn.Module:
+    def build(self, *, device: str | torch.device = "cpu", backend: str = "auto") -> nn.Module:
         """The model with these weights, in float32 and eval mode, on ``device``; ``model.weights`` is ``self``."""
         from .model import ModelSpec
 
@@ -82,7 +82,8 @@ class Weights:
         spec = self.meta["model_spec"]
         kwargs = dict(spec["kwargs"])
         if spec["name"] != "four-layer":
-            kwargs["kernels"] = kernels
+            kwargs.pop("kernels", None)  # the manifest may use the old name
+            kwargs["backend"] = backend
         model = ModelSpec(spec["name"], kwargs).build()
         model.load_state_dict({k: v.float() for k, v in state["model"].items()})
         model.weights = self
@@ -98,10 +99,10 @@ def get_weights(name: str) -> Weights:
     return Weights(name, json.loads(path.read_text()), WEIGHTS_DIR)
 
 
-def pretrained(name: str = "cifar-alexnet-cifar10", *, device: str | torch.device = "cpu", kernels: str = "auto"):
+def pretrained(name: str = "cifar-alexnet-cifar10", *, device: str | torch.device = "cpu", backend: str = "auto"):
     """The shipped model ``name`` in eval mode on ``device``, with ``model.weights`` (manifest, classes) and
     ``model.preprocess`` (the transform of a uint8 (3, S, S) image it expects). Works offline."""
-    return get_weights(name).build(device=device, kernels=kernels)
+    return get_weights(name).build(device=device, backend=backend)
 
 
 def export(

@@ -13,6 +13,7 @@ the experiments and checkpoints all go through.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -21,7 +22,8 @@ import torch.nn.functional as F
 
 import kernels
 
-KERNELS = kernels.BACKENDS  # the model's kernels= is the kernels package's backend=: one tuple of choices
+BACKENDS = kernels.BACKENDS  # the model's backend= is the kernels package's backend=: one name, one tuple
+KERNELS = BACKENDS  # its old name
 INITS = ("paper", "modern")
 
 
@@ -39,13 +41,13 @@ class AlexNetConfig:
     lrn: dict = field(default_factory=lambda: dict(size=5, alpha=1e-4, beta=0.75, k=2.0))
     lrn_alpha_over_size: bool = False  # the paper's text (False) or cuda-convnet/Caffe/PyTorch's alpha/n (True)
     init: str = "paper"
-    kernels: str = "auto"
+    backend: str = "auto"  # how the ReLU/LRN/pool stages run: one of kernels.BACKENDS (``kernels.lrn(backend=...)``)
 
     @classmethod
     def cifar(cls, num_classes: int = 10, **overrides) -> AlexNetConfig:
         """AlexNet's shape for 32x32 inputs: conv1 5x5/1, narrower layers, so an epoch fits a laptop CPU."""
         base = dict(num_classes=num_classes, input_size=32, conv1=(5, 1, 2), widths=(24, 64, 96, 96, 64), fc_width=512)
-        return cls(**{**base, **overrides})
+        return cls(**{**base, **renamed_kwargs(overrides, "AlexNetConfig.cifar")})
 
     def map_sides(self) -> dict[str, int]:
         """Side of each layer's output maps for ``input_size`` (the paper's 227: conv1 55, pool1 27, pool2 13,
@@ -75,6 +77,22 @@ class AlexNetConfig:
             accepted = f"{side}x{side}" + (" or 224x224" if side == 227 else "")
             raise ValueError(f"AlexNet: x must be {accepted} images, got {(height, width)}")
         return None
+
+
+def renamed_kwargs(kwargs: dict, where: str, warn: bool = True) -> dict:
+    """``kernels=`` was the model's old name for ``backend=``: map it, with a DeprecationWarning when a user
+    wrote it (``warn=False`` for specs read from older checkpoints)."""
+    if "kernels" not in kwargs:
+        return kwargs
+    kwargs = dict(kwargs)
+    value = kwargs.pop("kernels")
+    if "backend" in kwargs and kwargs["backend"] != value:
+        raise ValueError(f"{where}: kernels={value!r} and backend={kwargs['backend']!r} disagree (kernels= is the "
+                         "old name of backend=)")  # fmt: skip
+    if warn:
+        warnings.warn(f"{where}(kernels=...) is now backend=...", DeprecationWarning, stacklevel=3)
+    kwargs["backend"] = value
+    return kwargs
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -119,7 +137,7 @@ class Column(nn.Module):
         super().__init__()
         w1, w2, w3, w4, w5 = cfg.widths
         k1, s1, p1 = cfg.conv1
-        backend = cfg.kernels
+        backend = cfg.backend
         self.conv1 = nn.Conv2d(cfg.in_channels, w1, k1, stride=s1, padding=p1)
         self.post1 = ReLULRNPool(cfg.lrn, cfg.lrn_alpha_over_size, backend)
         self.conv2 = nn.Conv2d(w1, w2, 5, padding=2)
@@ -175,8 +193,9 @@ class AlexNet(nn.Module):
 
     Args:
         num_classes: size of the softmax (1000 for ImageNet).
-        kernels: ``"auto"`` / ``"triton"`` use the ``kernels`` package (fused ReLU->LRN->pool), ``"torch"``
-            plain ``torch.nn.functional``; both compute the same function.
+        backend: how the ReLU -> LRN -> pool stages run, as in the ``kernels`` package: ``"triton"`` (the fused
+            kernel), ``"torch"`` (PyTorch ops), ``"auto"`` (Triton where it runs); the same function either way.
+            (``kernels=`` is its old name: still accepted, with a DeprecationWarning.)
         config: full control over the architecture (``AlexNetConfig.cifar()`` for 32x32 images).
         devices: ``(dev0, dev1)`` to hold column 0 and column 1 (the paper's two GPUs); default: one device.
         **overrides: any :class:`AlexNetConfig` field, e.g. ``init="modern"``, ``lrn_alpha_over_size=True``.
@@ -189,16 +208,19 @@ class AlexNet(nn.Module):
         self,
         num_classes: int = 1000,
         *,
-        kernels: str = "auto",
+        backend: str | None = None,
         config: AlexNetConfig | None = None,
         devices: tuple[str | torch.device, str | torch.device] | None = None,
         **overrides,
     ) -> None:
         super().__init__()
-        cfg = config or AlexNetConfig(num_classes=num_classes, kernels=kernels, **overrides)
+        if backend is not None:
+            overrides["backend"] = backend
+        overrides = renamed_kwargs(overrides, "AlexNet")
+        cfg = config or AlexNetConfig(num_classes=num_classes, **overrides)
         if config is not None and overrides:
             cfg = AlexNetConfig(**{**cfg.__dict__, **overrides})
-        _check_choice("kernels", cfg.kernels, KERNELS)
+        _check_choice("backend", cfg.backend, BACKENDS)
         _check_choice("init", cfg.init, INITS)
         if cfg.num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {cfg.num_classes}")
@@ -284,9 +306,9 @@ class GroupedAlexNet(nn.Module):
         self.fc6 = nn.Linear(w5 * side * side, 2 * cfg.fc_width)
         self.fc7 = nn.Linear(2 * cfg.fc_width, 2 * cfg.fc_width)
         self.fc8 = nn.Linear(2 * cfg.fc_width, cfg.num_classes)
-        self.post1 = ReLULRNPool(cfg.lrn, cfg.lrn_alpha_over_size, cfg.kernels)
-        self.post2 = ReLULRNPool(cfg.lrn, cfg.lrn_alpha_over_size, cfg.kernels)
-        self.post5 = ReLUPool(cfg.kernels)
+        self.post1 = ReLULRNPool(cfg.lrn, cfg.lrn_alpha_over_size, cfg.backend)
+        self.post2 = ReLULRNPool(cfg.lrn, cfg.lrn_alpha_over_size, cfg.backend)
+        self.post5 = ReLUPool(cfg.backend)
         self.dropout = nn.Dropout(cfg.dropout)
 
     def _per_group(self, post: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -436,10 +458,11 @@ class ModelSpec:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 return self.build()
+        kwargs = renamed_kwargs(self.kwargs, "ModelSpec", warn=False)  # older checkpoints say kernels=
         if self.name == "alexnet":
-            return AlexNet(**self.kwargs)
+            return AlexNet(**kwargs)
         if self.name in ("cifar-alexnet", "cifar-alexnet-grouped"):
-            kwargs = dict(self.kwargs)
+            kwargs = dict(kwargs)
             model = AlexNet(config=AlexNetConfig.cifar(kwargs.pop("num_classes", 10), **kwargs))
             return model.to_grouped() if self.name == "cifar-alexnet-grouped" else model
         if self.name == "four-layer":

@@ -503,7 +503,7 @@ def build_trainer(
     data: str = "demo",
     model: str = "cifar-alexnet",
     *,
-    kernels: str = "auto",
+    backend: str = "auto",
     init: str = "modern",
     device: str = "cpu",
     devices: tuple[str, str] | None = None,
@@ -512,14 +512,20 @@ def build_trainer(
     subset: int | None = None,
     log_dir: str | Path | None = None,
     seed: int = 0,
+    kernels: str | None = None,
 ) -> Trainer:
     """A ready Trainer from plain choices (what the notebooks' controls offer).
 
     data: ``"demo"`` (scikit-image photos, offline), ``"cifar10"``, ``"imagenette"``, or a folder/zip path.
     model: one of MODELS. devices: two devices for the two columns (AlexNet models only).
-    subset: train on this many images (small ones only; quick runs).
+    subset: train on this many images (small ones only; quick runs). backend: see :class:`AlexNet`
+    (``kernels=``, its old name, still works with a DeprecationWarning).
     """
     from . import data as datamod
+
+    if kernels is not None:
+        warnings.warn("build_trainer(kernels=...) is now backend=...", DeprecationWarning, stacklevel=2)
+        backend = kernels
 
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
@@ -535,7 +541,7 @@ def build_trainer(
         val = val.subset(min(len(val), max(subset // 5, 1)), seed=seed)
     kwargs = dict(num_classes=num_classes, init=init)
     if model != "four-layer":
-        kwargs["kernels"] = kernels
+        kwargs["backend"] = backend
     spec = ModelSpec(model, kwargs)
     net = spec.build(seed=seed)
     if devices is not None:

@@ -17,7 +17,7 @@ from IPython.display import Image, display
 
 from . import viz
 from .checkpoint import read_checkpoint
-from .model import KERNELS
+from .model import BACKENDS
 from .train import Trainer
 
 
@@ -210,7 +210,7 @@ class TrainingSetup:
         self.data = W.Dropdown(options=data_choices, description="data")
         self.model = W.Dropdown(options=["cifar-alexnet", "alexnet", "four-layer"], description="model")  # of MODELS
         self.layout = W.Dropdown(options=list(self.LAYOUTS), description="layout")
-        self.kernels = W.Dropdown(options=list(KERNELS), description="kernels")
+        self.backend = W.Dropdown(options=list(BACKENDS), description="backend")
         self.device = W.Dropdown(options=["cpu", "cuda"], description="device")
         self.batch_size = W.Dropdown(
             options=[16, 32, 64, 128, 256], value=defaults.pop("batch_size", 64), description="batch"
@@ -225,7 +225,7 @@ class TrainingSetup:
         self.build_button.on_click(self.build)
         self.widget = W.VBox([
             W.HBox([self.data, self.model, self.layout]),
-            W.HBox([self.kernels, self.device, self.batch_size, self.subset]),
+            W.HBox([self.backend, self.device, self.batch_size, self.subset]),
             self.build_button, self.output,
         ])  # fmt: skip
 
@@ -236,7 +236,7 @@ class TrainingSetup:
             self.dashboard.stop()
             self.dashboard.wait()
         trainer = build_trainer(
-            self.data.value, self.model.value, kernels=self.kernels.value, device=self.device.value,
+            self.data.value, self.model.value, backend=self.backend.value, device=self.device.value,
             devices=self.LAYOUTS[self.layout.value], batch_size=self.batch_size.value, subset=self.subset.value or None,
         )  # fmt: skip
         self.dashboard = TrainingDashboard(trainer, steps=self.steps)

@@ -1,4 +1,4 @@
-"""Images per second of a full AlexNet training step (batch 128, 227x227), kernels="triton" against "torch".
+"""Images per second of a full AlexNet training step (batch 128, 227x227), backend="triton" against "torch".
 
 Target on an H100: the Triton path >= 1.15x the plain-PyTorch path. On a CPU it times the torch path only (the
 Triton path needs a GPU) at a smaller batch. Results go to benchmarks/results/ as JSON/CSV and a PNG.
@@ -29,7 +29,7 @@ def main() -> None:
     for dtype in [torch.float32, torch.bfloat16] if device.type == "cuda" else [torch.float32]:
         for backend in backends:
             torch.manual_seed(0)
-            model = AlexNet(kernels=backend, init="modern").to(device)
+            model = AlexNet(backend=backend, init="modern").to(device)
             opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
             x = torch.randn(batch, 3, 227, 227, device=device)
             y = torch.randint(0, 1000, (batch,), device=device)

@@ -12,7 +12,7 @@ from alexnet.train import TrainConfig, Trainer
 from tests.alexnet.test_train import synthetic_sets
 
 # No dropout: its masks are drawn in a different order when the columns live on different ranks.
-SPEC = ModelSpec("cifar-alexnet", dict(num_classes=4, kernels="torch", init="modern", dropout=0.0))
+SPEC = ModelSpec("cifar-alexnet", dict(num_classes=4, backend="torch", init="modern", dropout=0.0))
 
 
 def main(mode: str, steps: int, out: str, resume: str | None = None) -> None:

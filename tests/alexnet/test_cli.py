@@ -20,7 +20,7 @@ def _private_cache(tmp_path, monkeypatch):
 def test_help_explains_the_commands():
     out = subprocess.run([sys.executable, "-m", "alexnet", "train", "--help"], capture_output=True, text=True)
     assert out.returncode == 0
-    for flag in ("--model", "--data", "--epochs", "--batch-size", "--lr", "--device", "--kernels", "--resume"):
+    for flag in ("--model", "--data", "--epochs", "--batch-size", "--lr", "--device", "--backend", "--resume"):
         assert flag in out.stdout
     assert "momentum 0.9" in out.stdout
     out = subprocess.run([sys.executable, "-m", "alexnet", "evaluate", "--help"], capture_output=True, text=True)
@@ -51,7 +51,7 @@ def test_ten_crop_evaluation_of_the_full_alexnet(tmp_path, capsys):
                 "train",
                 "--model",
                 "alexnet",
-                "--kernels",
+                "--backend",
                 "torch",
                 "--steps",
                 "1",
@@ -88,3 +88,12 @@ def test_bad_arguments_exit_with_usage():
     with pytest.raises(SystemExit) as err:
         main(["train", "--model", "vgg", "--data", "x", "--out", "y"])
     assert err.value.code == 2
+
+
+def test_the_old_kernels_option_still_works_with_a_note(tmp_path, capsys):
+    write_images(tmp_path / "c" / "train", 3, 8, 32)
+    write_images(tmp_path / "c" / "test", 3, 2, 32)
+    args = ["train", "--model", "four-layer", "--data", str(tmp_path / "c"), "--steps", "1", "--batch-size", "8",
+            "--out", str(tmp_path / "run"), "--quiet"]  # fmt: skip
+    assert main([*args[:1], "--kernels", "torch", *args[1:]]) == 0
+    assert "--kernels is now called --backend" in capsys.readouterr().err

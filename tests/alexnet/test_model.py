@@ -23,7 +23,7 @@ def test_parameter_count_is_the_papers():
 
 
 def test_columns_are_modules_and_only_cross_column_layers_read_both():
-    col = AlexNet(kernels="torch").columns[0]
+    col = AlexNet(backend="torch").columns[0]
     assert (col.conv1.in_channels, col.conv1.out_channels, col.conv1.kernel_size, col.conv1.stride) == (
         3, 48, (11, 11), (4, 4),
     )  # fmt: skip
@@ -44,7 +44,7 @@ def _conv1_shape(model, x):
 
 
 def test_227_gives_55x55_and_224_is_padded_to_the_same():
-    model = AlexNet(kernels="torch").eval()
+    model = AlexNet(backend="torch").eval()
     x224 = torch.randn(1, 3, 224, 224)
     shape224, out224 = _conv1_shape(model, x224)
     shape227, out227 = _conv1_shape(model, F.pad(x224, (1, 2, 1, 2)))
@@ -55,12 +55,12 @@ def test_227_gives_55x55_and_224_is_padded_to_the_same():
 @pytest.mark.parametrize("shape", [(1, 3, 200, 200), (1, 1, 227, 227), (3, 227, 227)])
 def test_other_inputs_are_rejected_with_the_expected_shape(shape):
     with pytest.raises(ValueError, match="AlexNet: x must be"):
-        AlexNet(kernels="torch")(torch.randn(shape))
+        AlexNet(backend="torch")(torch.randn(shape))
 
 
 def test_paper_init_biases_one_in_conv2_conv4_conv5_fc6_fc7():
     torch.manual_seed(0)
-    col = AlexNet(kernels="torch").columns[1]
+    col = AlexNet(backend="torch").columns[1]
     for name in ("conv2", "conv4", "conv5", "fc6", "fc7"):
         assert torch.all(getattr(col, name).bias == 1.0), name
     for name in ("conv1", "conv3", "fc8"):
@@ -70,7 +70,7 @@ def test_paper_init_biases_one_in_conv2_conv4_conv5_fc6_fc7():
 
 def test_modern_init_is_kaiming_with_zero_biases():
     torch.manual_seed(0)
-    col = AlexNet(kernels="torch", init="modern").columns[0]
+    col = AlexNet(backend="torch", init="modern").columns[0]
     assert all(torch.all(getattr(col, n).bias == 0) for n in ("conv2", "fc6"))
     expected = (2.0 / (192 * 9)) ** 0.5  # fan-out of conv3
     assert abs(col.conv3.weight.std().item() - expected) / expected < 0.05
@@ -82,7 +82,7 @@ def test_modern_init_is_kaiming_with_zero_biases():
 def test_triton_and_torch_kernels_compute_the_same_network(kind):
     torch.manual_seed(0)
     make = (
-        (lambda k: cifar_alexnet(kernels=k, init="modern")) if kind == "cifar" else (lambda k: AlexNet(10, kernels=k))
+        (lambda k: cifar_alexnet(backend=k, init="modern")) if kind == "cifar" else (lambda k: AlexNet(10, backend=k))
     )
     triton_model, torch_model = make("triton"), make("torch")
     torch_model.load_state_dict(triton_model.state_dict())
@@ -99,7 +99,7 @@ def test_triton_and_torch_kernels_compute_the_same_network(kind):
 
 
 @pytest.mark.parametrize(
-    "config", [AlexNetConfig(num_classes=11, kernels="torch"), AlexNetConfig.cifar(7, kernels="torch")]
+    "config", [AlexNetConfig(num_classes=11, backend="torch"), AlexNetConfig.cifar(7, backend="torch")]
 )
 def test_grouped_convolution_form_gives_same_outputs_and_gradients(config):
     # float64: in fp32 the two forms' different summation orders flip near-ties in max-pooling after ReLU,
@@ -119,7 +119,7 @@ def test_grouped_convolution_form_gives_same_outputs_and_gradients(config):
 
 
 def test_grouped_mapping_round_trips_exactly():
-    model = AlexNet(num_classes=9, kernels="torch")
+    model = AlexNet(num_classes=9, backend="torch")
     back = grouped_to_columns(columns_to_grouped(model.state_dict()))
     assert back.keys() == model.state_dict().keys()
     assert all(torch.equal(back[k], v) for k, v in model.state_dict().items())
@@ -128,8 +128,8 @@ def test_grouped_mapping_round_trips_exactly():
 
 def test_columns_on_two_devices_give_the_same_outputs():
     torch.manual_seed(0)
-    model = cifar_alexnet(kernels="torch", init="modern").eval()
-    placed = cifar_alexnet(kernels="torch", init="modern", devices=("cpu", "cpu")).eval()
+    model = cifar_alexnet(backend="torch", init="modern").eval()
+    placed = cifar_alexnet(backend="torch", init="modern", devices=("cpu", "cpu")).eval()
     placed.load_state_dict(model.state_dict())
     x = torch.randn(3, 3, 32, 32)
     assert torch.equal(model(x), placed(x))
@@ -138,7 +138,7 @@ def test_columns_on_two_devices_give_the_same_outputs():
 
 
 def test_cifar_alexnet_shapes():
-    model = cifar_alexnet(kernels="torch")
+    model = cifar_alexnet(backend="torch")
     assert model.config.feature_size() == 3
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
 
@@ -160,7 +160,7 @@ def test_four_layer_cnn_pools_before_the_monotonic_activation_without_changing_t
     [
         (lambda: FourLayerCNN("sigmoid"), "activation must be one of"),
         (lambda: FourLayerCNN(init="xavier"), "init must be one of"),
-        (lambda: AlexNet(kernels="cuda"), "kernels must be one of"),
+        (lambda: AlexNet(backend="cuda"), "backend must be one of"),
         (lambda: AlexNet(num_classes=0), "num_classes must be >= 1"),
         (lambda: AlexNet(config=AlexNetConfig(input_size=40)), "too small"),
     ],
@@ -168,3 +168,22 @@ def test_four_layer_cnn_pools_before_the_monotonic_activation_without_changing_t
 def test_bad_arguments_name_themselves(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_backend_is_the_one_name_and_kernels_its_deprecated_alias(tmp_path):
+    import warnings
+
+    import kernels
+    from alexnet.model import BACKENDS, ModelSpec
+
+    assert BACKENDS == kernels.BACKENDS
+    assert AlexNet(backend="torch").config.backend == "torch"
+    with pytest.warns(DeprecationWarning, match=r"AlexNet\(kernels=...\) is now backend="):
+        assert AlexNet(kernels="torch").config.backend == "torch"
+    with pytest.warns(DeprecationWarning, match="is now backend="):
+        assert cifar_alexnet(kernels="torch").config.backend == "torch"
+    with pytest.raises(ValueError, match="disagree"):
+        AlexNet(kernels="torch", backend="triton")
+    with warnings.catch_warnings():  # a spec from an older checkpoint says kernels=: read silently
+        warnings.simplefilter("error")
+        assert ModelSpec("cifar-alexnet", dict(kernels="torch")).build().config.backend == "torch"

@@ -108,8 +108,8 @@ def test_a_rank_that_dies_fails_the_launch_with_its_error_and_no_hang(tmp_path):
 
 def test_single_process_columns_on_two_devices_match_one_device_with_gradients():
     torch.manual_seed(0)
-    model = cifar_alexnet(kernels="torch", init="modern", dropout=0.0)
-    placed = place_columns(cifar_alexnet(kernels="torch", init="modern", dropout=0.0), ("cpu", "cpu"))
+    model = cifar_alexnet(backend="torch", init="modern", dropout=0.0)
+    placed = place_columns(cifar_alexnet(backend="torch", init="modern", dropout=0.0), ("cpu", "cpu"))
     placed.load_state_dict(model.state_dict())
     x = torch.randn(4, 3, 32, 32)
     model(x).square().sum().backward()
@@ -121,13 +121,13 @@ def test_single_process_columns_on_two_devices_match_one_device_with_gradients()
 
 
 def test_transfer_volume_follows_the_papers_connectivity():
-    volume = transfer_bytes_per_step(AlexNet(kernels="torch"), batch_size=128)
+    volume = transfer_bytes_per_step(AlexNet(backend="torch"), batch_size=128)
     # conv2 -> conv3: 128 maps of 13x13 per column; conv5 -> fc6: 128 x 6 x 6; fc6, fc7: 2048; logits: 500.
     per_sample = 128 * 13 * 13 + 128 * 6 * 6 + 2048 + 2048 + 500
     assert volume["total"] == 2 * per_sample * 128 * 4
 
 
 def test_the_scaling_document_quotes_the_computed_volume():
-    volume = transfer_bytes_per_step(AlexNet(kernels="torch"), batch_size=128)
+    volume = transfer_bytes_per_step(AlexNet(backend="torch"), batch_size=128)
     text = (ROOT / "docs" / "scaling.md").read_text()
     assert f"**{volume['total'] / 1e6:.2f}**" in text and f"{volume['conv2 -> conv3'] / 1e6:.2f}" in text

@@ -24,7 +24,7 @@ def trained_run(tiny_cifar, tmp_path):
     """A two-epoch cifar-alexnet run on the tiny folder, trained through the CLI."""
     out = tmp_path / "run"
     args = ["train", "--model", "cifar-alexnet", "--data", str(tiny_cifar), "--init", "modern", "--epochs", "2",
-            "--batch-size", "16", "--kernels", "torch", "--out", str(out), "--quiet"]  # fmt: skip
+            "--batch-size", "16", "--backend", "torch", "--out", str(out), "--quiet"]  # fmt: skip
     assert main(args) == 0
     return out
 
@@ -54,7 +54,7 @@ def test_the_shipped_weights_match_their_manifest():
 
 
 def test_pretrained_builds_the_model_offline_in_eval_mode():
-    model = alexnet.pretrained(SHIPPED, kernels="torch")
+    model = alexnet.pretrained(SHIPPED, backend="torch")
     assert not model.training
     assert model.weights.classes[0] == "airplane" and len(model.weights.classes) == 10
     image = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
@@ -68,7 +68,7 @@ def test_pretrained_builds_the_model_offline_in_eval_mode():
 
 @needs_cifar
 def test_the_shipped_model_reaches_its_recorded_validation_error(capsys):
-    args = ["evaluate", "--weights", SHIPPED, "--data", str(CIFAR_ZIP), "--batch-size", "500", "--kernels", "torch"]
+    args = ["evaluate", "--weights", SHIPPED, "--data", str(CIFAR_ZIP), "--batch-size", "500", "--backend", "torch"]
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["images"] == 10_000
@@ -86,22 +86,22 @@ def test_unknown_names_and_damaged_files_are_clear_errors(tmp_path):
         f.write(b"\x00\x01\x02")
     copy = pre.Weights(SHIPPED, weights.meta, tmp_path)
     with pytest.raises(ValueError, match="sha256.*damaged or was replaced"):
-        copy.build(kernels="torch")
+        copy.build(backend="torch")
     with pytest.raises(FileNotFoundError, match="missing"):
-        pre.Weights(SHIPPED, weights.meta, tmp_path / "nowhere").build(kernels="torch")
+        pre.Weights(SHIPPED, weights.meta, tmp_path / "nowhere").build(backend="torch")
 
 
 def test_export_writes_fp16_weights_that_rebuild_the_run(exported, trained_run, tiny_cifar, capsys):
     meta = json.loads((exported / "tiny.json").read_text())
     assert meta["epochs"] == 2 and meta["command"] == "python -m alexnet train ..."
     assert meta["recipe"]["init"] == "modern" and meta["data"]["val_images"] == 12
-    model = alexnet.pretrained("tiny", kernels="torch")
-    trained = load_model(trained_run / "checkpoint.pt", kernels="torch")
+    model = alexnet.pretrained("tiny", backend="torch")
+    trained = load_model(trained_run / "checkpoint.pt", backend="torch")
     x = torch.randn(4, 3, 32, 32)
     with torch.no_grad():
         assert torch.allclose(model(x), trained(x), atol=2e-2)  # fp16 rounding of the weights only
     # The recorded error is that of the fp16 weights on the validation images, measured again by evaluate.
-    assert main(["evaluate", "--weights", "tiny", "--data", str(tiny_cifar), "--kernels", "torch"]) == 0
+    assert main(["evaluate", "--weights", "tiny", "--data", str(tiny_cifar), "--backend", "torch"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["top1_err"] == pytest.approx(meta["val_top1_err"])
 
@@ -133,14 +133,14 @@ def test_evaluate_weights_refuses_other_data_and_options(exported, tmp_path, cap
 
 def test_grouped_form_trains_from_the_cli_with_the_columns_initial_weights(tiny_cifar, tmp_path, capsys):
     torch.manual_seed(3)
-    columns = ModelSpec("cifar-alexnet", dict(init="modern", kernels="torch")).build().eval()
+    columns = ModelSpec("cifar-alexnet", dict(init="modern", backend="torch")).build().eval()
     torch.manual_seed(3)
-    grouped = ModelSpec("cifar-alexnet-grouped", dict(init="modern", kernels="torch")).build().eval()
+    grouped = ModelSpec("cifar-alexnet-grouped", dict(init="modern", backend="torch")).build().eval()
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(grouped(x), columns(x), atol=1e-6, rtol=1e-5)
     out = tmp_path / "g"
-    args = ["train", "--model", "cifar-alexnet-grouped", "--data", str(tiny_cifar), "--epochs", "1", "--kernels",
+    args = ["train", "--model", "cifar-alexnet-grouped", "--data", str(tiny_cifar), "--epochs", "1", "--backend",
             "torch", "--batch-size", "16", "--out", str(out), "--quiet"]  # fmt: skip
     assert main(args) == 0
     records = json.loads((out / "colour-specificity.json").read_text())

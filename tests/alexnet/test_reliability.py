@@ -389,8 +389,8 @@ def test_devices_and_kernels_this_machine_lacks_are_refused_before_loading(tmp_p
     assert main(["train", "--data", "x", "--out", str(tmp_path / "r"), "--device", "cuda"]) == 2
     _one_line_error(capsys, "--device cuda: no CUDA GPU is visible")
     monkeypatch.delenv("TRITON_INTERPRET")
-    assert main(["train", "--data", "x", "--out", str(tmp_path / "r"), "--kernels", "triton"]) == 2
-    _one_line_error(capsys, "--kernels triton needs a CUDA --device")
+    assert main(["train", "--data", "x", "--out", str(tmp_path / "r"), "--backend", "triton"]) == 2
+    _one_line_error(capsys, "--backend triton needs a CUDA --device")
 
 
 def test_out_that_is_a_file_or_not_writable_is_refused_before_loading(tmp_path, monkeypatch, capsys):

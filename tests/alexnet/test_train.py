@@ -46,7 +46,7 @@ def wait_until(condition, timeout: float = 120.0) -> None:
 def make_trainer(sets, log_dir=None, model="cifar-alexnet", **config):
     """A CIFAR-size AlexNet (dropout, two columns, LRN) or the four-layer CNN; the same in every process."""
     torch.manual_seed(0)
-    kwargs = dict(num_classes=4, kernels="torch", init="modern") if model == "cifar-alexnet" else dict(num_classes=4)
+    kwargs = dict(num_classes=4, backend="torch", init="modern") if model == "cifar-alexnet" else dict(num_classes=4)
     spec = ModelSpec(model, kwargs)
     settings = dict(lr=0.01, batch_size=8, seed=5, log_every=1)
     return Trainer(spec.build(), *sets, TrainConfig(**{**settings, **config}), log_dir=log_dir, spec=spec)

@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 
 @pytest.fixture(scope="module")
 def model():
-    return ModelSpec("cifar-alexnet", dict(num_classes=10, init="modern", kernels="torch")).build(seed=0).eval()
+    return ModelSpec("cifar-alexnet", dict(num_classes=10, init="modern", backend="torch")).build(seed=0).eval()
 
 
 def test_filter_grid_lays_out_one_row_per_column_and_normalises():
