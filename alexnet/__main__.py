@@ -154,7 +154,7 @@ def _add_evaluate(sub) -> None:
     )
     which = evaluate.add_mutually_exclusive_group(required=True)
     which.add_argument("--checkpoint", help="a training checkpoint")
-    which.add_argument("--weights", help="shipped weights by name (see alexnet.pretrained.available())")
+    which.add_argument("--weights", help="shipped weights by name (see alexnet.hub.available())")
     _add_data_args(evaluate, mean_default=None)
     evaluate.add_argument("--ten-crop", action="store_true", help="average over the paper's ten crops")
     evaluate.add_argument("--batch-size", type=positive_int, default=128)
