@@ -70,3 +70,20 @@ def test_the_figure_draws(tmp_path):
     matplotlib.use("Agg")
     ax = viz.show_colour_specificity(AlexNet(config=AlexNetConfig.cifar(init="modern")))
     assert "colour specificity" in ax.get_ylabel()
+
+
+def test_the_papers_alexnet_goes_through_the_same_analysis():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from alexnet.model import build_model
+
+    model = build_model("alexnet", backend="torch", init="modern", seed=0)  # 96 kernels of 11x11x3, as in Figure 3
+    columns = viz.conv1_kernels_by_column(model)
+    assert [tuple(k.shape) for k in columns] == [(48, 3, 11, 11)] * 2
+    values = [viz.colour_specificity(k) for k in columns]
+    # Untrained weights: no split, and each column near the 2/3 that random RGB directions give.
+    assert all(abs(float(v.mean()) - 2 / 3) < 0.05 for v in values)
+    assert viz.column_split_test(*values, permutations=999)["p_value"] > 0.01
+    ax = viz.show_colour_specificity(model)
+    assert len(ax.patches) == 96
