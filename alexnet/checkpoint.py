@@ -56,9 +56,11 @@ def run_state(trainer: Trainer) -> dict:
 
     In a distributed run every rank must call it (the columns are gathered); rank 0's copy is the one saved.
     """
-    rng = dict(torch=torch.get_rng_state(), python=random.getstate(), numpy=_numpy_rng_state())
+    # The trainer's private stream (python's and numpy's are recorded as before but training draws from neither).
+    rng = dict(torch=trainer.rng["cpu"].clone(), python=random.getstate(), numpy=_numpy_rng_state())
     if torch.cuda.is_available():
-        rng["cuda"] = torch.cuda.get_rng_state_all()
+        states = torch.cuda.get_rng_state_all()
+        rng["cuda"] = [trainer.rng["cuda"].get(index, state) for index, state in enumerate(states)]
     model_state = {k: v.detach().cpu() for k, v in trainer.net.state_dict().items()}
     momentum = trainer.strategy.full_state(trainer.model, _momentum_by_name(trainer))
     return dict(
@@ -116,12 +118,11 @@ def restore_run(trainer: Trainer, path: str | Path) -> None:
     trainer._epoch_stats = dict(state["epoch_stats"], start=time.perf_counter())
     trainer.loader.skipped = state.get("loader", {}).get("skipped", 0)
     trainer._batches = None
-    rng = state["rng"]
-    torch.set_rng_state(rng["torch"])
-    random.setstate(rng["python"])
-    _set_numpy_rng_state(rng["numpy"])
+    rng = state["rng"]  # into the trainer's private stream: the global RNGs are left alone
+    trainer.rng["cpu"] = rng["torch"].clone()
     if "cuda" in rng and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(rng["cuda"])
+        saved = rng["cuda"]
+        trainer.rng["cuda"] = {index: saved[index] for index in trainer._cuda_indices() if index < len(saved)}
     trainer.log.truncate(trainer.epoch, trainer.global_step)
     trainer._unresumed_run = False
 
@@ -146,13 +147,6 @@ def _numpy_rng_state() -> dict:
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     return dict(kind=kind, keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos), has_gauss=int(has_gauss),
                 cached_gaussian=float(cached))  # fmt: skip
-
-
-def _set_numpy_rng_state(state) -> None:
-    if isinstance(state, dict):
-        keys = state["keys"].numpy().astype(np.uint32)
-        state = (state["kind"], keys, state["pos"], state["has_gauss"], state["cached_gaussian"])
-    np.random.set_state(state)  # version-1 checkpoints stored numpy's tuple as it is
 
 
 # ----------------------------------------------------------------------------------------------- reading

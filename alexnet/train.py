@@ -9,6 +9,7 @@ everything needed to continue exactly: model, optimizer, scheduler, every RNG an
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -200,7 +201,33 @@ class Trainer:
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
-        torch.manual_seed(self.config.seed)
+        # The trainer's own random stream (dropout): seeded like torch.manual_seed(seed) would, but private, so
+        # training neither changes nor depends on the global RNG (a notebook's own draws stay its own).
+        self.rng = dict(cpu=torch.Generator().manual_seed(self.config.seed).get_state(), cuda={})
+
+    def _cuda_indices(self) -> list[int]:
+        devices = getattr(self.net, "devices", None) or (self.device,)
+        indices = {torch.device(d).index for d in devices if torch.device(d).type == "cuda"}
+        return sorted(torch.cuda.current_device() if i is None else i for i in indices)
+
+    @contextlib.contextmanager
+    def _private_rng(self):
+        """Run the block on the trainer's random stream (CPU and its CUDA devices); the global one is untouched."""
+        cuda = self._cuda_indices()
+        with torch.random.fork_rng(devices=cuda):
+            torch.set_rng_state(self.rng["cpu"])
+            for index in cuda:
+                if index in self.rng["cuda"]:
+                    torch.cuda.set_rng_state(self.rng["cuda"][index], index)
+                else:
+                    with torch.cuda.device(index):
+                        torch.cuda.manual_seed(self.config.seed)
+            try:
+                yield
+            finally:
+                self.rng["cpu"] = torch.get_rng_state()
+                for index in cuda:
+                    self.rng["cuda"][index] = torch.cuda.get_rng_state(index)
 
     def _prepare_log_dir(self, overwrite: bool) -> bool:
         """Clear temporary files a killed run left; start over if asked. True if the folder holds a run."""
@@ -284,18 +311,8 @@ class Trainer:
         self.model.train()
         x, y = self.strategy.shard(*batch)
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-        logits = self.model(x)
-        loss = F.cross_entropy(logits, y)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"loss became {loss.item()} at step {self.global_step} (lr {self.lr:g}, batch {len(y)}): training "
-                "diverged; lower the learning rate (e.g. by 10x). Networks with init='modern' on inputs at the "
-                "paper's raw 0-255 pixel scale diverge at the paper's lr 0.01: use init='paper' or lr 0.001"
-            )
-        self.optimizer.zero_grad(set_to_none=True)
-        (loss * self.strategy.loss_scale).backward()
-        self.strategy.finish_gradients(self.optimizer.param_groups[0]["params"])
-        self.optimizer.step()
+        with self._private_rng():
+            logits, loss = self._sgd_step(x, y)
         errors = topk_errors(logits.detach(), y)
         reduced = self.strategy.reduce({"loss": loss.item(), "top1": errors[1], "top5": errors[5]})
         loss, errors = torch.tensor(reduced["loss"]), {1: reduced["top1"], 5: reduced["top5"]}
@@ -316,6 +333,21 @@ class Trainer:
         if self.step_in_epoch >= self.steps_per_epoch:
             self._end_epoch()
         return record
+
+    def _sgd_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.model(x)
+        loss = F.cross_entropy(logits, y)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"loss became {loss.item()} at step {self.global_step} (lr {self.lr:g}, batch {len(y)}): training "
+                "diverged; lower the learning rate (e.g. by 10x). Networks with init='modern' on inputs at the "
+                "paper's raw 0-255 pixel scale diverge at the paper's lr 0.01: use init='paper' or lr 0.001"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        (loss * self.strategy.loss_scale).backward()
+        self.strategy.finish_gradients(self.optimizer.param_groups[0]["params"])
+        self.optimizer.step()
+        return logits, loss
 
     def _end_epoch(self) -> dict:
         stats = self._epoch_stats

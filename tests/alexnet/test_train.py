@@ -128,3 +128,17 @@ def test_run_needs_steps_or_epochs():
         trainer.run()
     with pytest.raises(ValueError, match="exactly one of steps or epochs"):
         trainer.run(steps=1, epochs=1)
+
+
+def test_training_neither_uses_nor_changes_the_global_rng():
+    sets = synthetic_sets()
+    reference = make_trainer(sets)
+    reference.run(steps=3, progress=False)  # dropout draws from the trainer's own stream
+    trainer = make_trainer(sets)
+    torch.rand(1000)  # the notebook's own draws between steps change nothing in training...
+    trainer.run(steps=3, progress=False)
+    for name, value in reference.net.state_dict().items():
+        assert torch.equal(value, trainer.net.state_dict()[name]), name
+    state = torch.get_rng_state()
+    trainer.run(steps=2, progress=False)
+    assert torch.equal(torch.get_rng_state(), state)  # ...and training leaves the global stream where it was
