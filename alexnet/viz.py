@@ -198,6 +198,19 @@ def show_neighbours(query_images: torch.Tensor, pool_images: torch.Tensor, indic
     return fig
 
 
+def figure4(model, queries, pool, *, num_queries: int = 4, pool_size: int = 10_000, k: int = 6, seed: int = 0):
+    """The paper's Figure 4 on two data sets (prepared by their ``transform``s, with ``images``, ``labels`` and
+    ``classes``): ``num_queries`` images spread over ``queries`` and, for each, the ``k`` images of a random sample
+    of ``pool_size`` from ``pool`` whose last hidden layer is closest. Returns the figure."""
+    picks = torch.linspace(0, len(queries) - 1, num_queries).long()
+    sample = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))[:pool_size]
+    query_x = torch.stack([queries[int(i)][0] for i in picks])
+    pool_x = torch.stack([pool[int(i)][0] for i in sample])
+    neighbours = nearest_neighbours(embed(model, query_x), embed(model, pool_x), k=k)
+    names = [pool.classes[int(pool.labels[int(i)])] for i in sample]
+    return show_neighbours(queries.images[picks], pool.images[sample], neighbours, titles=names)
+
+
 def plot_training(history: list[dict], epochs: list[dict] | None = None, axes=None):
     """Loss and top-1/top-5 error per step (smoothed), with validation error per epoch when there is one."""
     import matplotlib.pyplot as plt

@@ -82,3 +82,13 @@ def test_figures_draw_from_real_models_and_maps(model):
     history = [dict(step=i + 1, loss=2.0 - 0.1 * i, top1_err=0.9 - 0.05 * i, top5_err=0.5) for i in range(5)]
     fig = viz.plot_training(history, [dict(epoch=0, step=5, val_top1_err=0.8, val_top5_err=0.4)])
     assert [len(ax.lines) for ax in fig.axes] == [1, 4]
+
+
+def test_figure4_queries_spread_over_the_set_and_neighbours_come_from_the_pool(model):
+    from .test_train import synthetic_sets
+
+    train, val = synthetic_sets(n_train=40, n_val=12)
+    fig = viz.figure4(model, val, train, num_queries=3, pool_size=10, k=4)
+    assert len(fig.axes) == 3 * 5
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title() not in ("", "query")]
+    assert len(titles) == 3 * 4 and set(titles) <= set(train.classes)
