@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from ..model import FourLayerCNN
+from ..model import build_model
 from ..train import TrainConfig, Trainer
 
 SCHEMA = "alexnet-lab/relu-vs-tanh/1"
@@ -78,9 +78,8 @@ def first_reaching(values: list[float], target: float) -> int | None:
 
 def train_one(activation: str, lr: float, train_set, settings: Settings, progress: bool = True) -> dict:
     """Train one network until its epoch training error reaches the target; return its curves."""
-    with torch.random.fork_rng(devices=[]):  # the same initial weights for every run of this init
-        torch.manual_seed(settings.seed)
-        model = FourLayerCNN(activation, init=settings.init)
+    # The same initial weights for every run of this init, drawn without touching the global RNG.
+    model = build_model("four-layer", activation=activation, init=settings.init, seed=settings.seed)
     config = TrainConfig(
         lr=lr, momentum=settings.momentum, weight_decay=0.0, batch_size=settings.batch_size, seed=settings.seed,
         device=settings.device, log_every=10**9,
