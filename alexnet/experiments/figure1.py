@@ -396,3 +396,99 @@ def plot(results: dict, path: str | Path | None = None):
     if path:
         fig.savefig(path, dpi=110)
     return fig
+
+
+def command(results: dict, out: str = "benchmarks/results/relu_vs_tanh") -> str:
+    """The CLI command that makes (or continues) this results file: recipe, grids and seeds as they were given."""
+    s = results["settings"]
+    recipe = get_recipe(s["recipe"])
+    parts = ["python -m alexnet relu-vs-tanh", f"--recipe {s['recipe']}", "--data ../shared/data/cifar10-jpg.zip"]
+    grids = {activation: s["lrs"][activation] for activation in ACTIVATIONS}
+    if grids["relu"] == grids["tanh"]:
+        if grids["relu"] != default_grid(recipe.base_lr):
+            parts.append("--lrs " + " ".join(f"{lr:g}" for lr in grids["relu"]))
+    else:
+        parts += [f"--lrs-{a} " + " ".join(f"{lr:g}" for lr in grids[a]) for a in ACTIVATIONS]
+    defaults = SearchSettings.__dataclass_fields__
+    for key in ("seeds", "target", "max_epochs", "batch_size", "subset"):
+        if s[key] != defaults[key].default:
+            parts.append(f"--{key.replace('_', '-')} {s[key]:g}")
+    return " ".join(parts + [f"--out {out}", "--resume"])
+
+
+def _epochs_text(entry: dict, runs: list[dict], activation: str) -> str:
+    """'8 (7-8), 3 seeds' for the chosen lr, or why there is no number."""
+    reached = [e for e in entry["epochs_to_target"].values() if e]
+    missing = len(entry["epochs_to_target"]) - len(reached)
+    if not reached:
+        longest = max((len(r["epochs"]) for r in runs if r["activation"] == activation), default=0)
+        best = entry["best_train_error"]
+        return f"not reached in {longest} (best {best:.1%})" if best is not None else "no run"
+    text = f"{statistics.median(reached):g}"
+    if len(reached) > 1:
+        text += f" ({min(reached)}-{max(reached)})"
+    text += f", {len(reached)} seed{'s' * (len(reached) > 1)}"
+    return text + (f", {missing} not reached" if missing else "")
+
+
+def recipes_table(results: list[dict], out: str = "benchmarks/results/relu_vs_tanh") -> str:
+    """One row per recipe (the README's and notebook 3's table): the chosen lrs, epochs to target per activation
+    (median, range, seeds), the tanh/ReLU ratio, the compute time of all its runs, the device, the command."""
+    rows = [
+        "| recipe | chosen lr ReLU / tanh | ReLU: epochs to target | tanh: epochs to target | tanh/ReLU | runs, "
+        "compute time | device | command |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for result in results:
+        s, summary = result["settings"], result["summary"]
+        lrs = " / ".join(f"{summary['activations'][a]['lr']:g}" if summary["activations"][a]["lr"] else "none"
+                         for a in ACTIVATIONS)  # fmt: skip
+        epochs = [_epochs_text(summary["activations"][a], result["runs"], a) for a in ACTIVATIONS]
+        ratio = summary["ratio"]
+        if ratio["median"] is None:
+            ratio_text = "none"
+        elif ratio["seeds"] > 1:
+            ratio_text = f"**{ratio['median']:.1f}x** ({ratio['min']:.1f}-{ratio['max']:.1f}, {ratio['seeds']} seeds)"
+        else:
+            ratio_text = f"**{ratio['median']:.1f}x** (1 seed)"
+        hours = sum(r["wall_s"] for r in result["runs"]) / 3600
+        rows.append(f"| `{s['recipe']}` | {lrs} | {epochs[0]} | {epochs[1]} | {ratio_text} | {len(result['runs'])}, "
+                    f"{hours:.1f} h | {s['device_name'].split(',')[0]} | `{command(result, out)}` |")  # fmt: skip
+    return "\n".join(rows)
+
+
+def plot_recipes(results: list[dict], path: str | Path | None = None):
+    """Figure 1 per recipe, side by side on one error axis: the median training error over the chosen lr's seeds
+    with its range, ReLU solid, tanh dashed. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.8), sharey=True, squeeze=False)
+    for ax, result in zip(axes[0], results):
+        summary = result["summary"]
+        for activation, style in (("relu", "-"), ("tanh", "--")):
+            lr = summary["activations"][activation]["lr"]
+            runs = [r for r in result["runs"] if r["activation"] == activation and r["lr"] == lr]
+            if lr is None:  # nothing reached the target: the best curve, labelled so
+                tried = [r for r in result["runs"] if r["activation"] == activation and r["best_train_error"]]
+                runs = sorted(tried, key=lambda r: r["best_train_error"])[:1]
+            if not runs:
+                continue
+            length = max(len(r["epochs"]) for r in runs)
+            columns = [[r["epochs"][i]["train_error"] for r in runs if len(r["epochs"]) > i] for i in range(length)]
+            xs = range(1, length + 1)
+            name = "ReLU" if activation == "relu" else "tanh"
+            label = f"{name}, lr {runs[0]['lr']:g}, {len(runs)} seed{'s' * (len(runs) > 1)}"
+            ax.plot(xs, [statistics.median(c) for c in columns], style, color="black", lw=1.6,
+                    label=label + ("" if lr is not None else ", not reached"))  # fmt: skip
+            ax.fill_between(xs, [min(c) for c in columns], [max(c) for c in columns], color="grey", alpha=0.3, lw=0)
+        ax.axhline(result["settings"]["target"], color="tab:red", lw=0.8, ls=":")
+        ratio = summary["ratio"]
+        ratio_text = f"{ratio['median']:.1f}x" if ratio["median"] else "no ratio"
+        ax.set_title(f"{result['settings']['recipe']}: {ratio_text}")
+        ax.set(xlabel="epochs", ylim=(0, 0.9))
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("training error rate")
+    fig.tight_layout()
+    if path:
+        fig.savefig(path, dpi=110)
+    return fig

@@ -1,6 +1,7 @@
 """Figure 1's recipes and learning-rate search: structure, the raw-vs-rescaled equivalence, pruning, resume, seeds."""
 
 import json
+from dataclasses import asdict
 
 import pytest
 import torch
@@ -235,3 +236,45 @@ def test_markdown_table_says_how_each_run_ended():
     assert table[2] == "| relu | 0.001 | 0 | reached in 1 epochs | 20.0% | conv1 0% | 30 s |"
     assert table[3] == "| tanh | 0.001 | 0 | not reached in 2 epochs | 50.0% | conv1 97% | 40 s |"
     assert "diverged after 0 epochs" in table[4] and "| - |" in table[4]
+
+
+def _result(recipe, relu_epochs, tanh_epochs, lrs=None, seeds=3):
+    """A results file of one recipe whose chosen runs reach the target after the given epochs (None: not reached)."""
+    settings = figure1.SearchSettings(recipe=recipe, lrs=dict(lrs or {}), seeds=seeds)
+    runs = []
+    for activation, per_seed in (("relu", relu_epochs), ("tanh", tanh_epochs)):
+        for seed, reached in enumerate(per_seed):
+            length = reached or 60
+            curve = [dict(epoch=e, train_error=0.8 - 0.5 * e / length, seconds=10.0) for e in range(1, length + 1)]
+            best = curve[-1]["train_error"]
+            runs.append(dict(recipe=recipe, activation=activation, lr=0.002, seed=seed, epochs=curve, layers=[],
+                             reached_target=reached is not None, epochs_to_target=reached, diverged=False,
+                             pruned=False, best_train_error=best, wall_s=10.0 * length))  # fmt: skip
+    meta = dict(asdict(settings), device_name="x86_64 CPU, 2 threads", train_images=50000)
+    return dict(schema=figure1.SCHEMA, settings=meta, runs=runs, summary=figure1.summarize(runs, 0.25), wall_s=1.0)
+
+
+def test_recipes_table_gives_each_recipe_its_ratio_with_the_seed_range_and_command():
+    cuda = _result("cuda-convnet", [8, 8, 7], [44, 50, 40])
+    standardized = _result("standardized", [6, 7, 6], [6, 6, 5], lrs={"relu": [0.01, 0.02], "tanh": [0.01, 0.02]})
+    rescaled = _result("standardized-rescaled", [8], [None], lrs={"relu": [0.002], "tanh": [0.008]}, seeds=1)
+    rows = figure1.recipes_table([cuda, standardized, rescaled]).splitlines()
+    assert len(rows) == 2 + 3
+    # the ratio is per seed: 44/8, 50/8, 40/7 -> median 5.71, range 5.5-6.25
+    assert "| 8 (7-8), 3 seeds | 44 (40-50), 3 seeds | **5.7x** (5.5-6.2, 3 seeds) |" in rows[2]
+    assert "| 6, 0.4 h | x86_64 CPU |" in rows[2]  # six runs, 157 epochs of 10 s
+    assert rows[2].endswith("--recipe cuda-convnet --data ../shared/data/cifar10-jpg.zip "
+                            "--out benchmarks/results/relu_vs_tanh --resume` |")  # fmt: skip
+    assert "**0.9x** (0.8-1.0, 3 seeds)" in rows[3] and "--lrs 0.01 0.02 " in rows[3]
+    assert "| not reached in 60 (best 30.0%) | none |" in rows[4]
+    assert "--lrs-relu 0.002 --lrs-tanh 0.008 --seeds 1 " in rows[4]
+
+
+def test_plot_recipes_draws_one_panel_per_recipe():
+    import matplotlib.pyplot as plt
+
+    fig = figure1.plot_recipes([_result("cuda-convnet", [8, 7], [44, 40]), _result("standardized", [6], [None])])
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["cuda-convnet: 5.6x", "standardized: no ratio"]
+    assert [line.get_linestyle() for line in fig.axes[1].get_lines()][:2] == ["-", "--"]
+    plt.close(fig)
