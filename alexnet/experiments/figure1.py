@@ -492,3 +492,46 @@ def plot_recipes(results: list[dict], path: str | Path | None = None):
     if path:
         fig.savefig(path, dpi=110)
     return fig
+
+
+def _chosen_run(result: dict, activation: str) -> dict | None:
+    """Seed 0 of the chosen lr, or (nothing reached the target) the run that got lowest."""
+    lr = result["summary"]["activations"][activation]["lr"]
+    runs = [r for r in result["runs"] if r["activation"] == activation and r["layers"]]
+    if lr is not None:
+        runs = [r for r in runs if r["lr"] == lr]
+    return min(runs, key=lambda r: (r["seed"], r["best_train_error"] or 1.0), default=None)
+
+
+def plot_mechanism(results: list[dict], path: str | Path | None = None):
+    """The mechanism per recipe (one column each), from the chosen runs' per-epoch layer statistics: the fraction
+    of tanh units saturated (|z| > 2) per layer, and every layer's pre-activation std for tanh (dashed) and ReLU
+    (solid), on a log axis. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, len(results), figsize=(4.2 * len(results), 6.4), sharey="row", squeeze=False)
+    colours = dict(conv1="tab:red", conv2="tab:orange", conv3="tab:blue")
+    for column, result in enumerate(results):
+        top, bottom = axes[0][column], axes[1][column]
+        for activation, style in (("relu", "-"), ("tanh", "--")):
+            run = _chosen_run(result, activation)
+            if run is None:
+                continue
+            epochs = [entry["epoch"] for entry in run["layers"]]
+            for layer, colour in colours.items():
+                stats = [entry.get(layer, {}) for entry in run["layers"]]
+                if activation == "tanh" and all("saturated_fraction" in s for s in stats):
+                    top.plot(epochs, [s["saturated_fraction"] for s in stats], style, color=colour, label=layer)
+                if all("pre_activation_std" in s for s in stats):
+                    bottom.plot(epochs, [s["pre_activation_std"] for s in stats], style, color=colour,
+                                label=f"{layer} {activation} (lr {run['lr']:g})")  # fmt: skip
+        top.set(title=f"{result['settings']['recipe']}: tanh units |z| > 2", ylim=(0, 1))
+        bottom.set(xlabel="epochs", yscale="log", title="pre-activation std")
+        top.legend(fontsize=7)
+        bottom.legend(fontsize=6, ncol=2)
+    axes[0][0].set_ylabel("fraction saturated")
+    axes[1][0].set_ylabel("std of z")
+    fig.tight_layout()
+    if path:
+        fig.savefig(path, dpi=110)
+    return fig

@@ -278,3 +278,22 @@ def test_plot_recipes_draws_one_panel_per_recipe():
     assert titles == ["cuda-convnet: 5.6x", "standardized: no ratio"]
     assert [line.get_linestyle() for line in fig.axes[1].get_lines()][:2] == ["-", "--"]
     plt.close(fig)
+
+
+def test_plot_mechanism_draws_saturation_and_pre_activation_std_of_the_chosen_runs():
+    import matplotlib.pyplot as plt
+
+    result = _result("cuda-convnet", [2], [3])
+    for run in result["runs"]:
+        key = "saturated_fraction" if run["activation"] == "tanh" else "dead_fraction"
+        run["layers"] = [
+            dict(epoch=e, conv1=dict(mean_abs_weight=0.1, pre_activation_std=50.0 * e, **{key: 0.9}),
+                 fc10=dict(mean_abs_weight=0.1))
+            for e in range(1, len(run["epochs"]) + 1)
+        ]  # fmt: skip
+    fig = figure1.plot_mechanism([result])
+    top, bottom = fig.axes
+    assert [list(line.get_ydata()) for line in top.get_lines()] == [[0.9, 0.9, 0.9]]  # tanh only
+    assert [list(line.get_ydata()) for line in bottom.get_lines()] == [[50.0, 100.0], [50.0, 100.0, 150.0]]
+    assert bottom.get_yscale() == "log"
+    plt.close(fig)
