@@ -260,7 +260,8 @@ def _environment(settings: SearchSettings, train_images: int, inputs: Inputs) ->
     if settings.device.startswith("cuda"):
         device_name = torch.cuda.get_device_name(torch.device(settings.device))
     else:
-        device_name = f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
+        threads = torch.get_num_threads()
+        device_name = f"{platform.machine()} CPU, {threads} thread{'s' * (threads > 1)}"
     return dict(train_images=train_images, device_name=device_name, torch=torch.__version__,
                 input_std=inputs.scalar_std)  # fmt: skip
 
@@ -305,7 +306,9 @@ def describe(results: dict) -> str:
              f"{s['target']:.0%}, at most {s['max_epochs']} epochs."]  # fmt: skip
     for activation in ACTIVATIONS:
         entry = summary["activations"][activation]
-        if entry["lr"] is None:
+        if not any(r["activation"] == activation for r in results["runs"]):
+            parts.append(f"{activation}: no runs yet.")
+        elif entry["lr"] is None:
             best = entry["best_train_error"]
             parts.append(f"{activation}: no lr reached it" + (f" (best error {best:.3f})." if best else "."))
         else:
@@ -313,8 +316,10 @@ def describe(results: dict) -> str:
             parts.append(f"{activation}: lr {entry['lr']:g}, epochs to target per seed: {seeds}.")
     ratio = summary["ratio"]
     if ratio["median"] is not None:
-        parts.append(f"tanh/ReLU: {ratio['median']:.2f}x (range {ratio['min']:.2f}-{ratio['max']:.2f}, "
-                     f"{ratio['seeds']} seeds); the paper reports about 6x.")  # fmt: skip
+        spread = "1 seed"
+        if ratio["seeds"] > 1:
+            spread = f"range {ratio['min']:.2f}-{ratio['max']:.2f}, {ratio['seeds']} seeds"
+        parts.append(f"tanh/ReLU: {ratio['median']:.2f}x ({spread}); the paper reports about 6x.")
     else:
         parts.append(f"No ratio: {ratio['reason']}.")
     return " ".join(parts)
@@ -527,8 +532,9 @@ def plot_mechanism(results: list[dict], path: str | Path | None = None):
                                 label=f"{layer} {activation} (lr {run['lr']:g})")  # fmt: skip
         top.set(title=f"{result['settings']['recipe']}: tanh units |z| > 2", ylim=(0, 1))
         bottom.set(xlabel="epochs", yscale="log", title="pre-activation std")
-        top.legend(fontsize=7)
-        bottom.legend(fontsize=6, ncol=2)
+        for ax, size in ((top, 7), (bottom, 6)):
+            if ax.get_lines():
+                ax.legend(fontsize=size, ncol=1 if ax is top else 2)
     axes[0][0].set_ylabel("fraction saturated")
     axes[1][0].set_ylabel("std of z")
     fig.tight_layout()

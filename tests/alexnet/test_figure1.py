@@ -297,3 +297,11 @@ def test_plot_mechanism_draws_saturation_and_pre_activation_std_of_the_chosen_ru
     assert [list(line.get_ydata()) for line in bottom.get_lines()] == [[50.0, 100.0], [50.0, 100.0, 150.0]]
     assert bottom.get_yscale() == "log"
     plt.close(fig)
+
+
+def test_describe_says_what_has_not_run_yet_and_gives_the_seed_range():
+    text = figure1.describe(_result("cuda-convnet", [8, 7], [44, 40]))
+    assert "relu: lr 0.002, epochs to target per seed: 8, 7." in text
+    assert "tanh/ReLU: 5.61x (range 5.50-5.71, 2 seeds)" in text
+    assert "(1 seed)" in figure1.describe(_result("cuda-convnet", [8], [44]))
+    assert "tanh: no runs yet." in figure1.describe(_result("standardized", [7], []))
