@@ -196,9 +196,14 @@ def summarize(runs: list[dict], target: float) -> dict:
     if pairs:
         ratio = dict(median=statistics.median(pairs), min=min(pairs), max=max(pairs), seeds=len(pairs), reason=None)
     else:
-        missing = [a for a in ACTIVATIONS if out[a]["lr"] is None]
-        reason = (f"{' and '.join(missing)} never reached {target:.0%} training error within the epoch limit"
-                  if missing else "no seed reached the target with both activations")  # fmt: skip
+        not_run = [a for a in ACTIVATIONS if not any(r["activation"] == a for r in runs)]
+        missing = [a for a in ACTIVATIONS if out[a]["lr"] is None and a not in not_run]
+        if not_run:
+            reason = f"no {' and no '.join(not_run)} runs yet"
+        elif missing:
+            reason = f"{' and '.join(missing)} never reached {target:.0%} training error within the epoch limit"
+        else:
+            reason = "no seed reached the target with both activations"
         ratio = dict(median=None, min=None, max=None, seeds=0, reason=reason)
     return dict(activations=out, ratio=ratio)
 

@@ -304,4 +304,6 @@ def test_describe_says_what_has_not_run_yet_and_gives_the_seed_range():
     assert "relu: lr 0.002, epochs to target per seed: 8, 7." in text
     assert "tanh/ReLU: 5.61x (range 5.50-5.71, 2 seeds)" in text
     assert "(1 seed)" in figure1.describe(_result("cuda-convnet", [8], [44]))
-    assert "tanh: no runs yet." in figure1.describe(_result("standardized", [7], []))
+    partial = figure1.describe(_result("standardized", [7], []))
+    assert "tanh: no runs yet." in partial and "No ratio: no tanh runs yet." in partial
+    assert "No ratio: tanh never reached 25%" in figure1.describe(_result("standardized", [7], [None]))
