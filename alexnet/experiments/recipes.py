@@ -221,6 +221,7 @@ def input_statistics(images: torch.Tensor, recipe: Recipe) -> Inputs:
 def layer_statistics(net: nn.Module, x: torch.Tensor, activation: str) -> dict[str, dict[str, float]]:
     """The mechanism, per layer: mean |W| (cuda-convnet printed it), the std of the pre-activations, and the
     fraction of tanh units with |z| > 2 (saturated: slope < 0.07) or of ReLU units that are 0 on every image.
+    For LeCun's scaled tanh, z is tanh's argument 2x/3, so that "saturated" means the same slope.
 
     ``x``: a fixed probe batch (N, 3, 32, 32), already prepared.
     """
@@ -234,6 +235,8 @@ def layer_statistics(net: nn.Module, x: torch.Tensor, activation: str) -> dict[s
             entry = dict(mean_abs_weight=layer.weight.abs().mean().item())
             z = net.pre_activations.get(name)
             if z is not None:
+                if isinstance(getattr(net, "act", None), ScaledTanh):
+                    z = z * (2.0 / 3.0)  # saturation is judged on tanh's own argument
                 entry.update(pre_activation_std=z.float().std().item(), **unit_activity(z, activation))
             stats[name] = entry
         return stats

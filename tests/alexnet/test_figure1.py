@@ -92,6 +92,28 @@ def test_layer_statistics_report_every_layer():
     assert net.pre_activations is None
 
 
+def test_scaled_tanh_saturation_is_judged_on_tanhs_own_argument():
+    # 1.7159 tanh(2x/3) saturates where |2x/3| > 2: the same slope as |x| > 2 for tanh. conv1 sees the same input
+    # through the same weights in both nets, so its x is the same.
+    x = torch.randn(8, 3, 32, 32) * 60
+    plain = recipes.build_network(recipes.get_recipe("cuda-convnet"), "tanh", seed=1)
+    scaled = recipes.build_network(recipes.get_recipe("scaled-tanh"), "tanh", seed=1)
+    with torch.no_grad():  # conv1's x std about 2.6: thresholds 2 and 3 give clearly different fractions
+        plain.conv1.weight.mul_(50)
+        scaled.conv1.weight.mul_(50)
+    plain.pre_activations = {}
+    plain(x)
+    z = plain.pre_activations["conv1"]
+    plain.pre_activations = None
+    stats = recipes.layer_statistics(scaled, x, "tanh")["conv1"]
+    assert (z.abs() > 2).float().mean() - (z.abs() > 3).float().mean() > 0.1
+    assert stats["saturated_fraction"] == pytest.approx((z.abs() > 3).float().mean().item())
+    assert stats["pre_activation_std"] == pytest.approx(z.std().item() * 2 / 3, rel=1e-5)
+    assert recipes.layer_statistics(plain, x, "tanh")["conv1"]["saturated_fraction"] == pytest.approx(
+        (z.abs() > 2).float().mean().item()
+    )
+
+
 def _settings(**overrides):
     base = dict(recipe="cuda-convnet", lrs={"relu": [0.002, 0.004], "tanh": [0.002, 0.004]}, seeds=2, target=0.5,
                 max_epochs=8, batch_size=16)  # fmt: skip
