@@ -358,48 +358,53 @@ def markdown_table(results: dict) -> str:
     return "\n".join(rows).replace("25%", f"{target:.0%}")
 
 
+def _curves(ax, results: dict) -> dict[str, list[dict]]:
+    """Draw each activation's median training error over the chosen lr's seeds, with its range (ReLU solid, tanh
+    dashed), the target and the ratio as the title; return the runs drawn per activation. Where no lr reached the
+    target, the run that got lowest is drawn, labelled so."""
+    drawn = {}
+    for activation, style in (("relu", "-"), ("tanh", "--")):
+        lr = results["summary"]["activations"][activation]["lr"]
+        runs = [r for r in results["runs"] if r["activation"] == activation and r["lr"] == lr]
+        if lr is None:
+            tried = [r for r in results["runs"] if r["activation"] == activation and r["best_train_error"]]
+            runs = sorted(tried, key=lambda r: r["best_train_error"])[:1]
+        if not runs:
+            continue
+        length = max(len(r["epochs"]) for r in runs)
+        columns = [[r["epochs"][i]["train_error"] for r in runs if len(r["epochs"]) > i] for i in range(length)]
+        xs = range(1, length + 1)
+        name = "ReLU" if activation == "relu" else "tanh"
+        label = f"{name}, lr {runs[0]['lr']:g}, {len(runs)} seed{'s' * (len(runs) > 1)}"
+        ax.plot(xs, [statistics.median(c) for c in columns], style, color="black", lw=1.6,
+                label=label + ("" if lr is not None else ", not reached"))  # fmt: skip
+        ax.fill_between(xs, [min(c) for c in columns], [max(c) for c in columns], color="grey", alpha=0.3, lw=0)
+        drawn[activation] = runs
+    ax.axhline(results["settings"]["target"], color="tab:red", lw=0.8, ls=":")
+    ratio = results["summary"]["ratio"]
+    ratio_text = f"{ratio['median']:.1f}x" if ratio["median"] else "no ratio"
+    ax.set_title(f"{results['settings']['recipe']}: {ratio_text}")
+    ax.set(xlabel="epochs", ylim=(0, 0.9))
+    ax.legend(fontsize=8)
+    return drawn
+
+
 def plot(results: dict, path: str | Path | None = None):
     """Figure 1 for one recipe: median training error over the chosen lr's seeds with its range (ReLU solid, tanh
     dashed), and the mechanism: tanh's saturated and ReLU's dead fraction per layer. Returns the figure."""
     import matplotlib.pyplot as plt
 
     fig, (ax, ax_units) = plt.subplots(1, 2, figsize=(10, 4))
-    summary = results["summary"]
-    for activation, style in (("relu", "-"), ("tanh", "--")):
-        lr = summary["activations"][activation]["lr"]
-        runs = [r for r in results["runs"] if r["activation"] == activation and r["lr"] == lr]
-        if lr is None:  # nothing reached the target: show the best curve, labelled so
-            candidates = [r for r in results["runs"] if r["activation"] == activation and r["best_train_error"]]
-            runs = sorted(candidates, key=lambda r: r["best_train_error"])[:1]
-        if not runs:
-            continue
-        length = max(len(r["epochs"]) for r in runs)
-        xs, med, low, high = [], [], [], []
-        for i in range(length):
-            values = [r["epochs"][i]["train_error"] for r in runs if len(r["epochs"]) > i]
-            xs.append(i + 1)
-            med.append(statistics.median(values))
-            low.append(min(values))
-            high.append(max(values))
-        name = "ReLU" if activation == "relu" else "tanh"
-        label = f"{name} lr {runs[0]['lr']:g} ({len(runs)} seed{'s' * (len(runs) > 1)})"
-        label += "" if lr is not None else ", target not reached"
-        ax.plot(xs, med, style, color="black", lw=1.8, label=label)
-        ax.fill_between(xs, low, high, color="grey", alpha=0.3, lw=0)
-        for layer in runs[0]["layers"][-1]:
+    for activation, runs in _curves(ax, results).items():
+        style = "-" if activation == "relu" else "--"
+        key = "saturated_fraction" if activation == "tanh" else "dead_fraction"
+        for layer in runs[0]["layers"][-1] if runs[0]["layers"] else ():
             if layer == "epoch":
                 continue
-            key = "saturated_fraction" if activation == "tanh" else "dead_fraction"
             series = [entry[layer].get(key) for entry in runs[0]["layers"]]
             if series[0] is not None:
                 ax_units.plot(range(1, len(series) + 1), series, style, label=f"{activation} {layer}")
-    target = results["settings"]["target"]
-    ax.axhline(target, color="tab:red", lw=0.8, ls=":")
-    ax.set(xlabel="epochs", ylabel="training error rate", ylim=(0, 0.9))
-    ratio = summary["ratio"]
-    title = f"{results['settings']['recipe']}: " + (f"{ratio['median']:.1f}x" if ratio["median"] else "no ratio")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.set_ylabel("training error rate")
     ax_units.set(xlabel="epochs", ylabel="fraction of units", title="tanh |z| > 2 (saturated), ReLU dead", ylim=(0, 1))
     ax_units.legend(fontsize=7, ncol=2)
     fig.tight_layout()
@@ -474,29 +479,7 @@ def plot_recipes(results: list[dict], path: str | Path | None = None):
 
     fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.8), sharey=True, squeeze=False)
     for ax, result in zip(axes[0], results):
-        summary = result["summary"]
-        for activation, style in (("relu", "-"), ("tanh", "--")):
-            lr = summary["activations"][activation]["lr"]
-            runs = [r for r in result["runs"] if r["activation"] == activation and r["lr"] == lr]
-            if lr is None:  # nothing reached the target: the best curve, labelled so
-                tried = [r for r in result["runs"] if r["activation"] == activation and r["best_train_error"]]
-                runs = sorted(tried, key=lambda r: r["best_train_error"])[:1]
-            if not runs:
-                continue
-            length = max(len(r["epochs"]) for r in runs)
-            columns = [[r["epochs"][i]["train_error"] for r in runs if len(r["epochs"]) > i] for i in range(length)]
-            xs = range(1, length + 1)
-            name = "ReLU" if activation == "relu" else "tanh"
-            label = f"{name}, lr {runs[0]['lr']:g}, {len(runs)} seed{'s' * (len(runs) > 1)}"
-            ax.plot(xs, [statistics.median(c) for c in columns], style, color="black", lw=1.6,
-                    label=label + ("" if lr is not None else ", not reached"))  # fmt: skip
-            ax.fill_between(xs, [min(c) for c in columns], [max(c) for c in columns], color="grey", alpha=0.3, lw=0)
-        ax.axhline(result["settings"]["target"], color="tab:red", lw=0.8, ls=":")
-        ratio = summary["ratio"]
-        ratio_text = f"{ratio['median']:.1f}x" if ratio["median"] else "no ratio"
-        ax.set_title(f"{result['settings']['recipe']}: {ratio_text}")
-        ax.set(xlabel="epochs", ylim=(0, 0.9))
-        ax.legend(fontsize=8)
+        _curves(ax, result)
     axes[0][0].set_ylabel("training error rate")
     fig.tight_layout()
     if path:

@@ -300,6 +300,9 @@ def test_plot_recipes_draws_one_panel_per_recipe():
     assert titles == ["cuda-convnet: 5.6x", "standardized: no ratio"]
     assert [line.get_linestyle() for line in fig.axes[1].get_lines()][:2] == ["-", "--"]
     plt.close(fig)
+    single = figure1.plot(_result("cuda-convnet", [8, 7], [44, 40]))  # one recipe, with its units panel
+    assert single.axes[0].get_title() == "cuda-convnet: 5.6x" and len(single.axes) == 2
+    plt.close(single)
 
 
 def test_plot_mechanism_draws_saturation_and_pre_activation_std_of_the_chosen_runs():
