@@ -1,6 +1,10 @@
 """Figure 3's claim as a measurement: conv1 colour specificity per kernel, per column, and over training."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -92,32 +96,26 @@ def test_the_papers_alexnet_goes_through_the_same_analysis():
 @pytest.mark.slow
 def test_figure3_seeds_script_trains_each_run_once_then_collects(tmp_path, tiny_cifar):
     """benchmarks/figure3_seeds.sh end to end on a tiny CIFAR-shaped folder: one run of each form, 1 epoch."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     script = Path(__file__).resolve().parents[2] / "benchmarks" / "figure3_seeds.sh"
     runs, out = tmp_path / "runs", tmp_path / "out"
     env = dict(os.environ, PYTHON=sys.executable, EPOCHS="1", SEEDS_COLUMNS="0", SEEDS_GROUPED="3", MPLBACKEND="Agg")
     env.pop("TRITON_INTERPRET", None)
 
     def run(**extra):
-        done = subprocess.run(["bash", str(script), str(tiny_cifar), str(runs), str(out)], env=dict(env, **extra),
+        return subprocess.run(["bash", str(script), str(tiny_cifar), str(runs), str(out)], env=dict(env, **extra),
                               capture_output=True, text=True, timeout=600)  # fmt: skip
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout
 
     first = run()
+    assert first.returncode == 0, first.stdout + first.stderr
     results = json.loads((out / "colour-specificity-runs.json").read_text())
     assert list(results["runs"]) == ["columns:0", "grouped:3"] and results["epochs"] == 1
     assert (out / "colour-specificity-runs.png").stat().st_size > 0
-    assert "columns:0: column means" in first and "grouped:3: column means" in first
+    assert "columns:0: column means" in first.stdout and "grouped:3: column means" in first.stdout
     checkpoints = {p: p.stat().st_mtime_ns for p in runs.glob("*/checkpoint.pt")}
     assert sorted(p.parent.name for p in checkpoints) == ["columns-seed0", "grouped-seed3"]
     # Run again: the finished runs are reused, not trained again; the results are only replaced when asked.
-    refused = subprocess.run(["bash", str(script), str(tiny_cifar), str(runs), str(out)], env=env,
-                             capture_output=True, text=True, timeout=600)  # fmt: skip
+    refused = run()
     assert refused.returncode != 0 and "pass --overwrite" in refused.stderr
-    run(OVERWRITE="1")
+    replaced = run(OVERWRITE="1")
+    assert replaced.returncode == 0, replaced.stdout + replaced.stderr
     assert {p: p.stat().st_mtime_ns for p in runs.glob("*/checkpoint.pt")} == checkpoints
