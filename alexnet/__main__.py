@@ -64,9 +64,26 @@ nonnegative_float = _number(float, 0.0, True, "a finite number >= 0")
 # train's options and their defaults. They are parsed as None so that a resume can tell given from not given:
 # what is not given comes from the checkpoint.
 TRAIN_DEFAULTS = dict(
-    model="alexnet", mean="pixel", no_augment=False, batch_size=128, lr=0.01, momentum=0.9, weight_decay=5e-4,
-    backend="auto", init="paper", activation="relu", seed=0,
+    model=None, mean="pixel", no_augment=False, batch_size=128, lr=0.01, momentum=0.9, weight_decay=5e-4,
+    backend="auto", init=None, activation="relu", seed=0,
 )  # fmt: skip
+# model None: the one that fits the data (see model_for_data); init None: the one that trains that model.
+
+
+def default_init(model: str) -> str:
+    """The paper's N(0, 0.01) for the paper's AlexNet; torchvision's fan-in init for the small nets, where the
+    paper's stalls at chance (90% error on CIFAR-10) for epochs."""
+    return "paper" if model == "alexnet" else "modern"
+
+
+def model_for_data(data: str) -> tuple[str, str]:
+    """(model, why) for ``--data`` when --model is not given: the CIFAR-size AlexNet for small images."""
+    from .data import image_side
+
+    side = image_side(data)
+    if side is not None and side <= 64:
+        return "cifar-alexnet", f"{side}x{side} images"
+    return "alexnet", "full-size images" if side is None else f"images of up to {side} px"
 
 
 def _add_data_args(parser: argparse.ArgumentParser, mean_default: str | None = "pixel") -> None:
@@ -113,11 +130,14 @@ def _add_train(sub) -> None:
         "overwritten: continue it with --resume, or start over with --overwrite. On --resume, options not given "
         "come from the checkpoint; --lr and --epochs/--steps may change, other settings may not.",
     )
-    train.add_argument("--model", default=None, choices=MODELS, help="network (default: the paper's AlexNet)")
+    train.add_argument("--model", default=None, choices=MODELS,
+                       help="network (default: cifar-alexnet for 32x32 images such as CIFAR-10, the paper's alexnet "
+                       "for larger ones)")  # fmt: skip
     _add_data_args(train, mean_default=None)
-    train.add_argument("--subset", type=positive_int, default=None, help="train on this many images (32x32 data)")
-    train.add_argument("--epochs", type=nonnegative_int, default=90, help="train until this many epochs are done")
-    train.add_argument("--steps", type=nonnegative_int, default=None, help="train this many mini-batches instead")
+    train.add_argument("--subset", type=positive_int, default=None,
+                       help="train on this many images (32x32 models: cifar-alexnet, four-layer)")  # fmt: skip
+    train.add_argument("--epochs", type=positive_int, default=90, help="train until this many epochs are done")
+    train.add_argument("--steps", type=positive_int, default=None, help="train this many mini-batches instead")
     train.add_argument("--batch-size", type=positive_int, default=None, help="default 128")
     train.add_argument("--lr", type=positive_float, default=None, help="default 0.01")
     train.add_argument("--momentum", type=nonnegative_float, default=None, help="default 0.9")
@@ -125,7 +145,8 @@ def _add_train(sub) -> None:
     train.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     train.add_argument("--backend", "--kernels", dest="backend", default=None, choices=BACKENDS,
                        help="how the ReLU/LRN/pool stages run (--kernels: its old name)")  # fmt: skip
-    train.add_argument("--init", default=None, choices=INITS, help="weight initialisation")
+    train.add_argument("--init", default=None, choices=INITS,
+                       help="weight initialisation (default: paper for alexnet, modern for the smaller nets)")
     train.add_argument("--activation", default=None, choices=("relu", "tanh"), help="four-layer model only")
     train.add_argument("--no-augment", action="store_true", default=None, help="no random crops, flips or colour")
     train.add_argument("--seed", type=int, default=None)
@@ -158,6 +179,7 @@ def _add_evaluate(sub) -> None:
     _add_data_args(evaluate, mean_default=None)
     evaluate.add_argument("--ten-crop", action="store_true", help="average over the paper's ten crops")
     evaluate.add_argument("--batch-size", type=positive_int, default=128)
+    evaluate.add_argument("--json", action="store_true", help="print the result as one JSON object")
     evaluate.add_argument("--device", default="cpu")
     evaluate.add_argument("--backend", "--kernels", dest="backend", default=None, choices=BACKENDS,
                           help="LRN/pool backend (default: auto with --weights, else the checkpoint's)")  # fmt: skip
@@ -333,6 +355,8 @@ def resolve_train_settings(args) -> tuple[dict, dict | None]:
         )
     settings = {key: saved[key] if saved[key] is not None else TRAIN_DEFAULTS[key] for key in TRAIN_DEFAULTS}
     settings.update({key: given[key] for key in CHANGEABLE_ON_RESUME if key in given})
+    if settings["init"] is None:
+        settings["init"] = "paper"  # checkpoints from before init was recorded were all trained with it
     return settings, state
 
 
@@ -369,15 +393,41 @@ def _check_train_args(args, settings: dict) -> Path:
     for option, device in zip(("--devices", "--devices") if args.devices else ("--device",), devices):
         check_device(device, option)
     check_backend(settings["backend"], devices)
+    check_writable_folder(out, "--out")
+    check_out_folder(out, args.resume, args.overwrite)
+    _choose_model(args, settings)
     columns_needed = "--devices" if args.devices else f"--parallel {args.parallel}"
     if settings["model"] in ("four-layer", "cifar-alexnet-grouped") and (
         args.devices or args.parallel in ("columns", "hybrid")
     ):
         raise UsageError(f"{columns_needed}: model {settings['model']} has no columns to place (use alexnet or "
                          "cifar-alexnet)")  # fmt: skip
-    check_writable_folder(out, "--out")
-    check_out_folder(out, args.resume, args.overwrite)
+    size = ModelSpec(settings["model"]).input_size
+    if args.subset is not None and size != 32:
+        raise UsageError(
+            f"--subset: --model {settings['model']} trains on {size}x{size} crops of full-size images, where "
+            "--subset is not offered; for CIFAR-10 and other 32x32 data use --model cifar-alexnet (or leave "
+            "--model out)"
+        )
     return out
+
+
+def _choose_model(args, settings: dict) -> None:
+    """Fill in the model (and its init) when the command line left them out; say what was picked and why."""
+    if settings["model"] is None:
+        settings["model"], why = model_for_data(args.data)
+        other = "--model alexnet for the paper's 227x227 network" if settings["model"] != "alexnet" else (
+            "--model cifar-alexnet for 32x32 images")  # fmt: skip
+        print(f"--model not given: {why} in --data, so {settings['model']} ({other})")
+    elif settings["model"] == "alexnet" and not args.resume:
+        from .data import image_side
+
+        side = image_side(args.data)
+        if side is not None and side <= 64:
+            print(f"note: --model alexnet upscales these {side}x{side} images to 227x227 crops: 61M parameters, "
+                  "about 4 s a step on a laptop CPU; --model cifar-alexnet is the network for them", file=sys.stderr)
+    if settings["init"] is None:
+        settings["init"] = default_init(settings["model"])
 
 
 def cmd_train(args) -> int:
@@ -393,8 +443,6 @@ def cmd_train(args) -> int:
     augment = not settings["no_augment"]
     data = load_datasets(args.data, input_size=size, mean=settings["mean"], augment=augment, download=args.download)
     if args.subset is not None:
-        if not hasattr(data.train, "subset"):
-            raise UsageError("--subset works on 32x32 data sets (CIFAR-10 and other small-image folders)")
         data.train = data.train.subset(min(args.subset, len(data.train)), seed=settings["seed"])
     if spec is None:
         spec = _spec_from_settings(settings, num_classes=len(data.classes))
@@ -448,10 +496,38 @@ def cmd_train(args) -> int:
         dist.destroy_process_group()
         if not dist_ctx.is_main:
             return 0
-    for record in trainer.epochs:
-        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}))
+    for record in trainer.epochs[-5:]:
+        print(epoch_line(record))
+    if len(trainer.epochs) > 5:
+        print(f"(every epoch: {out / 'epochs.csv'})")
+    hint = chance_hint(trainer.epochs, len(data.classes), spec)
+    if hint:
+        print(hint, file=sys.stderr)
     print(f"saved {path}")
     return 0
+
+
+def epoch_line(record: dict) -> str:
+    """One epoch as a sentence (the JSON stays in metrics.jsonl)."""
+    line = (f"epoch {record['epoch'] + 1}: train loss {record['train_loss']:.3f}, train top-1 error "
+            f"{record['train_top1_err']:.1%}")  # fmt: skip
+    if "val_top1_err" in record:
+        line += f", validation top-1 error {record['val_top1_err']:.1%} (top-5 {record['val_top5_err']:.1%})"
+    return line + f", {record['epoch_seconds']:.0f} s, lr {record['lr']:.0e}"
+
+
+def chance_hint(epochs: list[dict], num_classes: int, spec: ModelSpec) -> str | None:
+    """A warning when the run ends no better than guessing, with the usual cause."""
+    if not epochs or "val_top1_err" not in epochs[-1] or num_classes < 2:
+        return None
+    chance = 1 - 1 / num_classes
+    if epochs[-1]["val_top1_err"] < chance - 0.02:
+        return None
+    why = "train longer, or lower --lr"
+    if spec.kwargs.get("init") == "paper" and spec.name != "alexnet":
+        why = "the paper's init stalls this network for epochs: try --init modern"
+    return (f"note: validation top-1 error {epochs[-1]['val_top1_err']:.1%} is chance level for {num_classes} "
+            f"classes ({chance:.0%}): {why}")  # fmt: skip
 
 
 def cmd_evaluate(args) -> int:
@@ -485,10 +561,25 @@ def cmd_evaluate(args) -> int:
     if args.ten_crop:
         data.val.transform.crop = 256  # the full image: the ten crops are taken in evaluate()
     result = evaluate(model, data.val, ten_crop=args.ten_crop, batch_size=args.batch_size, device=args.device,
+                      progress=True,
                       num_workers=args.workers)  # fmt: skip
-    print(json.dumps(dict(checkpoint=args.checkpoint, data=str(args.data), mean=mean, ten_crop=args.ten_crop,
-                          **result)))  # fmt: skip
+    _print_result(args, dict(checkpoint=args.checkpoint, data=str(args.data), mean=mean, ten_crop=args.ten_crop,
+                             **result))  # fmt: skip
     return 0
+
+
+def _print_result(args, result: dict) -> None:
+    """evaluate's answer: a sentence, or one JSON object with --json (for scripts)."""
+    if args.json:
+        print(json.dumps(result))
+        return
+    what = f"--weights {result['weights']}" if "weights" in result else result["checkpoint"]
+    crops = ", ten crops" if result.get("ten_crop") else ""
+    line = (f"{what} on {result['images']:,} validation images of {result['data']}{crops}: top-1 error "
+            f"{result['top1_err']:.2%}, top-5 error {result['top5_err']:.2%}, loss {result['loss']:.3f}")  # fmt: skip
+    if "recorded_top1_err" in result:
+        line += f" (recorded: top-1 {result['recorded_top1_err']:.2%})"
+    print(line)
 
 
 def _evaluate_weights(args) -> int:
@@ -511,9 +602,10 @@ def _evaluate_weights(args) -> int:
                          f"({', '.join(weights.classes[:4])}, ...); --data {args.data} has {len(data.classes)} "
                          f"({', '.join(data.classes[:4])}{', ...' if len(data.classes) > 4 else ''})")  # fmt: skip
     data.val.transform = model.preprocess
-    result = evaluate(model, data.val, batch_size=args.batch_size, device=args.device, num_workers=args.workers)
-    print(json.dumps(dict(weights=args.weights, data=str(args.data), recorded_top1_err=weights.meta["val_top1_err"],
-                          **result)))  # fmt: skip
+    result = evaluate(model, data.val, batch_size=args.batch_size, device=args.device, num_workers=args.workers,
+                      progress=True)
+    _print_result(args, dict(weights=args.weights, data=str(args.data),
+                             recorded_top1_err=weights.meta["val_top1_err"], **result))  # fmt: skip
     return 0
 
 

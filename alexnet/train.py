@@ -180,6 +180,7 @@ class Trainer:
         self.net = self.strategy.base(self.model)  # the whole network, as checkpoints describe it
         self.spec = spec
         self.train_set, self.val_set = train_set, val_set
+        self._progress = False
         self.loader = train_loader(train_set, self.config, self.device)
         self.optimizer = torch.optim.SGD(
             params, lr=self.config.lr, momentum=self.config.momentum,
@@ -340,14 +341,24 @@ class Trainer:
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"loss became {loss.item()} at step {self.global_step} (lr {self.lr:g}, batch {len(y)}): training "
-                "diverged; lower the learning rate (e.g. by 10x). Networks with init='modern' on inputs at the "
-                "paper's raw 0-255 pixel scale diverge at the paper's lr 0.01: use init='paper' or lr 0.001"
+                f"diverged; lower the learning rate (e.g. by 10x){self._divergence_hint()}"
             )
         self.optimizer.zero_grad(set_to_none=True)
         (loss * self.strategy.loss_scale).backward()
         self.strategy.finish_gradients(self.optimizer.param_groups[0]["params"])
         self.optimizer.step()
         return logits, loss
+
+    def _divergence_hint(self) -> str:
+        """The known cause, said only where it applies: a modern init fed the paper's raw 0-255 pixels."""
+        init = (self.spec.kwargs.get("init") if self.spec is not None else None) or getattr(
+            getattr(self.model, "config", None), "init", None
+        )
+        raw_pixels = getattr(getattr(self.train_set, "transform", None), "std", 0) is None
+        if init == "modern" and raw_pixels:
+            return (". Networks with init='modern' on inputs at the paper's raw 0-255 pixel scale diverge at the "
+                    "paper's lr 0.01: use init='paper' or lr 0.001")  # fmt: skip
+        return ""
 
     def _end_epoch(self) -> dict:
         stats = self._epoch_stats
@@ -357,7 +368,7 @@ class Trainer:
             epoch_seconds=time.perf_counter() - stats["start"], skipped_images=self.loader.skipped,
         )  # fmt: skip
         if self.val_set is not None:
-            val = self.evaluate(max_batches=self.config.eval_batches)
+            val = self.evaluate(max_batches=self.config.eval_batches, progress=self._progress)
             record.update(val_loss=val["loss"], val_top1_err=val["top1_err"], val_top5_err=val["top5_err"])
             self.scheduler.step(val["top1_err"])
         self.epochs.append(record)
@@ -389,6 +400,7 @@ class Trainer:
         from tqdm.auto import tqdm
 
         self._check_not_overwriting()
+        self._progress = progress  # the validation at each epoch's end shows a bar too
         if steps is not None:
             total = steps
         else:
@@ -409,13 +421,16 @@ class Trainer:
             self.save_checkpoint(self.log_dir / "checkpoint.pt")
         return self.epochs
 
-    def evaluate(self, dataset=None, *, ten_crop: bool = False, max_batches: int | None = None) -> dict:
+    def evaluate(
+        self, dataset=None, *, ten_crop: bool = False, max_batches: int | None = None, progress: bool = False
+    ) -> dict:
         """:func:`evaluate` of this trainer's model on ``dataset`` (the validation set by default)."""
         dataset = dataset if dataset is not None else self.val_set
         if dataset is None:
             raise ValueError("evaluate: no data set (pass one, or give the Trainer a val_set)")
         return evaluate(self.model, dataset, ten_crop=ten_crop, batch_size=self.config.batch_size,
-                        device=self.device, num_workers=self.config.num_workers, max_batches=max_batches)  # fmt: skip
+                        device=self.device, num_workers=self.config.num_workers, max_batches=max_batches,
+                        progress=progress)  # fmt: skip
 
     # -- checkpoints -------------------------------------------------------------------------------
 
@@ -424,11 +439,18 @@ class Trainer:
         """The checkpoint (see :func:`alexnet.checkpoint.run_state`); in a distributed run every rank calls it."""
         return checkpoint.run_state(self)
 
-    def save_checkpoint(self, path: str | Path | None) -> Path | None:
+    def save_checkpoint(self, path: str | Path | None, *, overwrite: bool = True) -> Path | None:
         """Write everything needed to resume exactly; atomic (temporary file, then rename).
 
+        ``overwrite=False`` refuses (FileExistsError) to replace a file that is already there: what a notebook
+        cell should pass, so that running it again never replaces a run someone saved.
         Distributed: every rank must call it; only rank 0 writes (``path`` may be None on the others).
         """
+        if not overwrite and path is not None and Path(path).exists():
+            raise FileExistsError(
+                f"save_checkpoint: {path} already exists (a saved run is kept): choose another path, or pass "
+                "overwrite=True to replace it"
+            )
         state = self.state_dict()
         if not self.strategy.is_main or path is None:
             return None
@@ -469,7 +491,9 @@ def evaluate(
     total_loss, errors, count = 0.0, {1: 0.0, 5: 0.0}, 0
     batches = loader.epoch(0)
     if progress:
-        batches = tqdm(batches, total=math.ceil(len(dataset) / batch_size), desc="evaluating", unit="batch")
+        total = math.ceil(len(dataset) / batch_size)
+        total = total if max_batches is None else min(total, max_batches)
+        batches = tqdm(batches, total=total, desc="validating", unit="batch", leave=False)
     for i, (x, y) in enumerate(batches):
         if max_batches is not None and i >= max_batches:
             break

@@ -58,6 +58,7 @@ from .transforms import (
 )
 
 __all__ = [
+    "image_side",
     "DataSets",
     "load_datasets",
     "CIFAR10_CLASSES",
@@ -99,6 +100,33 @@ class DataSets:
     val: torch.utils.data.Dataset
     classes: list[str]
     source: str
+
+
+def image_side(source: str | Path) -> int | None:
+    """The longer side of a data set's images (one image looked at), or None when not known without a download.
+
+    ``"cifar10"`` is 32 and ``"imagenette"`` None (large images); a folder or zip (extracted once into the cache)
+    is measured on its first image. What ``python -m alexnet train`` uses to pick a model that fits the data.
+    """
+    import os
+
+    from PIL import Image
+
+    name = str(source)
+    if name == "cifar10":
+        return 32
+    if name == "imagenette":
+        return None
+    for folder, dirs, files in os.walk(resolve_folder(source)):
+        dirs.sort()
+        for file in sorted(files):
+            if file.lower().endswith(IMAGE_EXTENSIONS) and not file.startswith("."):
+                try:
+                    with Image.open(Path(folder) / file) as image:
+                        return max(image.size)
+                except OSError:
+                    continue  # an unreadable image: the next one tells
+    return None
 
 
 def load_datasets(

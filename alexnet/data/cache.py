@@ -74,8 +74,9 @@ def extract_zip(path: str | Path, cache: str | Path | None = None) -> Path:
 def resolve_folder(source: str | Path) -> Path:
     """A folder of images, extracting it first if ``source`` is a zip file."""
     path = Path(source).expanduser()
+    if not path.exists():
+        where = "" if path.is_absolute() else f" (a relative path is read from the current folder, {Path.cwd()})"
+        raise FileNotFoundError(f"no such data folder or zip: {path}{where}")
     if path.suffix.lower() == ".zip":
         return extract_zip(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such data folder or zip: {path}")
     return path

@@ -229,8 +229,9 @@ def cifar10(source: str | Path | None = None, train: bool = True, *, download: b
             data = CIFAR10(str(root), train=train, download=download)
         except RuntimeError as err:
             raise FileNotFoundError(
-                f"CIFAR-10 is not in {root}: let torchvision download it (needs internet) or use an image-folder "
-                f"copy such as the lab's cifar10-jpg.zip ({err})"
+                f"CIFAR-10 is not in {root}: let torchvision download it (needs internet: download=True, or "
+                f"--download on the command line) or use an image-folder copy such as the lab's cifar10-jpg.zip "
+                f"(--data ../shared/data/cifar10-jpg.zip) ({err})"
             ) from err
         images = torch.from_numpy(data.data).permute(0, 3, 1, 2).contiguous()
         return TensorImages(images, torch.tensor(data.targets), data.classes)
@@ -251,7 +252,8 @@ def imagenette(root: str | Path | None = None, split: str = "train", *, download
         Imagenette(str(root), split=split, size="320px", download=download)
     except RuntimeError as err:
         raise FileNotFoundError(
-            f"Imagenette is not in {root}: let torchvision download it (needs internet) ({err})"
+            f"Imagenette is not in {root}: let torchvision download it (needs internet: download=True, or "
+            f"--download on the command line) ({err})"
         ) from err
     return root / "imagenette2-320" / split
 

@@ -36,7 +36,7 @@ def test_train_resume_and_evaluate_a_small_model(tiny_cifar, tmp_path, capsys):
     state = read_checkpoint(out / "checkpoint.pt")
     assert state["progress"]["global_step"] == 5 and state["model_spec"]["name"] == "four-layer"
     capsys.readouterr()
-    assert main(["evaluate", "--checkpoint", str(out / "checkpoint.pt"), "--data", str(tiny_cifar)]) == 0
+    assert main(["evaluate", "--json", "--checkpoint", str(out / "checkpoint.pt"), "--data", str(tiny_cifar)]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["images"] == 12 and 0 <= result["top1_err"] <= 1
 
@@ -69,6 +69,7 @@ def test_ten_crop_evaluation_of_the_full_alexnet(tmp_path, capsys):
         main(
             [
                 "evaluate",
+                "--json",
                 "--checkpoint",
                 str(out / "checkpoint.pt"),
                 "--ten-crop",
@@ -97,3 +98,110 @@ def test_the_old_kernels_option_still_works_with_a_note(tmp_path, capsys):
             "--out", str(tmp_path / "run"), "--quiet"]  # fmt: skip
     assert main([*args[:1], "--kernels", "torch", *args[1:]]) == 0
     assert "--kernels is now called --backend" in capsys.readouterr().err
+
+
+def _error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = [line for line in err.replace("\r", "\n").splitlines() if "error:" in line]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_without_model_32x32_data_trains_the_cifar_size_alexnet_with_its_init(tiny_cifar, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tiny_cifar), "--steps", "1", "--batch-size", "8", "--out", str(out),
+                 "--backend", "torch", "--quiet"]) == 0  # fmt: skip
+    spec = read_checkpoint(out / "checkpoint.pt")["model_spec"]
+    assert spec["name"] == "cifar-alexnet" and spec["kwargs"]["init"] == "modern"
+    assert "--model not given: 32x32 images in --data, so cifar-alexnet" in capsys.readouterr().out
+
+
+def test_without_model_full_size_images_train_the_papers_alexnet(tmp_path, capsys):
+    from alexnet.__main__ import default_init, model_for_data
+
+    folder = write_images(tmp_path / "imgs", 2, 1, (300, 260))
+    assert model_for_data(str(folder)) == ("alexnet", "images of up to 300 px")
+    assert default_init("alexnet") == "paper" and default_init("cifar-alexnet") == "modern"
+
+
+def test_subset_on_the_papers_alexnet_names_the_model_that_takes_it(tiny_cifar, tmp_path, capsys):
+    args = ["train", "--model", "alexnet", "--data", str(tiny_cifar), "--subset", "10", "--out", str(tmp_path / "r")]
+    assert main(args) == 2
+    line = _error_line(capsys)
+    assert "--subset" in line and "--model cifar-alexnet" in line and "227x227" in line
+
+
+@pytest.mark.parametrize("flag", ["--epochs", "--steps"])
+def test_training_for_nothing_is_refused(tiny_cifar, tmp_path, flag):
+    with pytest.raises(SystemExit) as err:
+        main(["train", "--data", str(tiny_cifar), flag, "0", "--out", str(tmp_path / "r")])
+    assert err.value.code == 2 and not (tmp_path / "r").exists()
+
+
+def test_a_missing_relative_data_path_says_where_it_was_looked_for(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--data", "data/cifar.zip", "--steps", "1", "--out", "r"]) == 2
+    line = _error_line(capsys)
+    assert "no such data folder or zip: data/cifar.zip" in line and str(tmp_path) in line
+    assert "extract_zip" not in line
+
+
+def test_cifar10_without_a_download_names_the_download_option(tmp_path, capsys):
+    assert main(["train", "--data", "cifar10", "--steps", "1", "--out", str(tmp_path / "r")]) == 2
+    line = _error_line(capsys)
+    assert "--download" in line and "cifar10-jpg.zip" in line
+
+
+def test_train_ends_with_readable_lines_and_warns_at_chance_level(tiny_cifar, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--model", "cifar-alexnet", "--init", "paper", "--data", str(tiny_cifar), "--epochs", "1",
+                 "--batch-size", "16", "--out", str(out), "--backend", "torch", "--quiet"]) == 0  # fmt: skip
+    captured = capsys.readouterr()
+    lines = captured.out.strip().splitlines()
+    assert lines[-2].startswith("epoch 1: train loss ") and "validation top-1 error" in lines[-2]
+    assert not any(line.lstrip().startswith("{") for line in lines)  # the JSON is in metrics.jsonl
+    assert (out / "metrics.jsonl").is_file()
+    state = read_checkpoint(out / "checkpoint.pt")
+    if state["epochs"][-1]["val_top1_err"] >= 2 / 3 - 0.02:  # chance for 3 classes: the hint must be there
+        assert "chance level for 3 classes" in captured.err and "--init modern" in captured.err
+
+
+def test_chance_hint_names_the_init_only_where_it_is_the_cause():
+    from alexnet.__main__ import chance_hint
+    from alexnet.model import ModelSpec
+
+    at_chance = [dict(val_top1_err=0.9)]
+    small_paper = ModelSpec("cifar-alexnet", dict(init="paper"))
+    assert "--init modern" in chance_hint(at_chance, 10, small_paper)
+    assert "--init modern" not in chance_hint(at_chance, 10, ModelSpec("alexnet", dict(init="paper")))
+    assert chance_hint([dict(val_top1_err=0.5)], 10, small_paper) is None
+
+
+def _documented_commands() -> list[list[str]]:
+    """Every `python -m alexnet ...` and `torchrun ... -m alexnet ...` line in the README and docs/."""
+    import shlex
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    commands = []
+    for doc in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        blocks = doc.read_text().replace("\\\n", " ").split("```")[1::2]  # the fenced code blocks
+        for line in (line for block in blocks for line in block.splitlines()):
+            line = line.split(" #")[0].strip()
+            if "-m alexnet " not in line or "..." in line or "HOST:" in line:
+                continue
+            commands.append(shlex.split(line.split("-m alexnet ", 1)[1]))
+    return commands
+
+
+def test_documented_commands_parse():
+    from alexnet.__main__ import build_parser
+
+    commands = _documented_commands()
+    assert len(commands) >= 8
+    parser = build_parser()
+    for words in commands:
+        try:
+            parser.parse_args(words)
+        except SystemExit as err:
+            raise AssertionError(f"python -m alexnet {' '.join(words)} does not parse") from err

@@ -68,7 +68,8 @@ def test_pretrained_builds_the_model_offline_in_eval_mode():
 
 @needs_cifar
 def test_the_shipped_model_reaches_its_recorded_validation_error(capsys):
-    args = ["evaluate", "--weights", SHIPPED, "--data", str(CIFAR_ZIP), "--batch-size", "500", "--backend", "torch"]
+    args = ["evaluate", "--json", "--weights", SHIPPED, "--data", str(CIFAR_ZIP), "--batch-size", "500",
+            "--backend", "torch"]  # fmt: skip
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["images"] == 10_000
@@ -101,7 +102,7 @@ def test_export_writes_fp16_weights_that_rebuild_the_run(exported, trained_run, 
     with torch.no_grad():
         assert torch.allclose(model(x), trained(x), atol=2e-2)  # fp16 rounding of the weights only
     # The recorded error is that of the fp16 weights on the validation images, measured again by evaluate.
-    assert main(["evaluate", "--weights", "tiny", "--data", str(tiny_cifar), "--backend", "torch"]) == 0
+    assert main(["evaluate", "--json", "--weights", "tiny", "--data", str(tiny_cifar), "--backend", "torch"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["top1_err"] == pytest.approx(meta["val_top1_err"])
 
@@ -122,12 +123,12 @@ def test_evaluate_weights_refuses_other_data_and_options(exported, tmp_path, cap
     other = tmp_path / "other"
     write_images(other / "train", 4, 2, 32)
     write_images(other / "test", 4, 2, 32)
-    assert main(["evaluate", "--weights", "tiny", "--data", str(other)]) == 2
+    assert main(["evaluate", "--json", "--weights", "tiny", "--data", str(other)]) == 2
     assert "knows 3 classes" in capsys.readouterr().err
-    assert main(["evaluate", "--weights", "tiny", "--data", str(other), "--mean", "channel"]) == 2
+    assert main(["evaluate", "--json", "--weights", "tiny", "--data", str(other), "--mean", "channel"]) == 2
     assert "own preprocessing" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:
-        main(["evaluate", "--weights", "tiny", "--checkpoint", "x.pt", "--data", str(other)])
+        main(["evaluate", "--json", "--weights", "tiny", "--checkpoint", "x.pt", "--data", str(other)])
     assert exit_.value.code == 2 and "not allowed with" in capsys.readouterr().err
 
 

@@ -348,7 +348,7 @@ def test_mean_is_stored_and_used_by_evaluate(tiny_cifar, tmp_path, capsys):
     ckpt = str(tmp_path / "run" / "checkpoint.pt")
     assert read_checkpoint(ckpt)["data"]["mean"] == "channel"
     capsys.readouterr()
-    assert main(["evaluate", "--checkpoint", ckpt, "--data", str(tiny_cifar)]) == 0
+    assert main(["evaluate", "--json", "--checkpoint", ckpt, "--data", str(tiny_cifar)]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["mean"] == "channel"
     assert main(["evaluate", "--checkpoint", ckpt, "--data", str(tiny_cifar), "--mean", "pixel"]) == 2
     _one_line_error(capsys, "the checkpoint was trained with --mean channel")
@@ -360,7 +360,7 @@ def test_mean_is_stored_and_used_by_evaluate(tiny_cifar, tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (["--epochs", "-3"], "--epochs: must be an integer >= 0, got -3"),
+        (["--epochs", "-3"], "--epochs: must be an integer >= 1, got -3"),
         (["--batch-size", "0"], "--batch-size: must be an integer >= 1, got 0"),
         (["--lr", "-0.1"], "--lr: must be a finite number > 0, got -0.1"),
         (["--lr", "nan"], "--lr: must be a finite number > 0, got nan"),

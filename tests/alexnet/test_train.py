@@ -142,3 +142,10 @@ def test_training_neither_uses_nor_changes_the_global_rng():
     state = torch.get_rng_state()
     trainer.run(steps=2, progress=False)
     assert torch.equal(torch.get_rng_state(), state)  # ...and training leaves the global stream where it was
+
+
+def test_the_divergence_hint_about_modern_init_appears_only_on_raw_pixels():
+    trainer = make_trainer(synthetic_sets())  # init="modern", standardized inputs: the hint does not apply
+    assert trainer._divergence_hint() == ""
+    trainer.train_set.transform.std = None  # the paper's raw 0-255 scale
+    assert "init='modern'" in trainer._divergence_hint()
