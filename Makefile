@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test install browser clean bench lint
+.PHONY: lab test install browser clean clean-notebooks notebook-filter bench lint
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-lab: $(STAMP)
+lab: $(STAMP) notebook-filter
 	$(BIN)/jupyter lab labs/ $(ROOT_FLAG)
+
+# JupyterLab autosaves outputs into the notebooks; this git filter (see .gitattributes) strips them from what git
+# sees, so a student's clone stays clean. Only inside a git checkout; harmless to run twice.
+notebook-filter:
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+	  git config filter.nbstrip.clean "python3 tools/strip_notebook.py" && \
+	  git config filter.nbstrip.smudge cat; fi
+
+# Strip outputs from the notebooks in place (what the filter does for git, for the files themselves).
+clean-notebooks:
+	python3 tools/strip_notebook.py labs/*.ipynb
 
 # The browser test drives JupyterLab in headless Chromium; install Debian's chromium when we can (root with
 # apt-get), otherwise that one test is skipped with a note.

@@ -38,7 +38,17 @@ def lab_url(tmp_path_factory):
     port = _free_port()
     # As a user runs it: no interpreter, matplotlib's inline backend (the suite's Agg would hide the figures).
     env = {k: v for k, v in os.environ.items() if k not in ("TRITON_INTERPRET", "MPLBACKEND")}
-    env.update(ALEXNET_LAB_FAST="1", JUPYTER_RUNTIME_DIR=str(tmp_path_factory.mktemp("runtime")))
+    # A server of its own: config, runtime and workspaces in temporary folders, so nothing of the user's own
+    # JupyterLab (a saved workspace with other notebooks open, their settings) reaches it. The user's home here
+    # holds such a workspace, as it does after `make lab`: the test shows that it is not restored.
+    home = _user_home_with_a_workspace(tmp_path_factory.mktemp("home"))
+    from alexnet.data import cache_dir
+
+    env.update(ALEXNET_LAB_FAST="1", HOME=str(home), ALEXNET_LAB_CACHE=str(cache_dir()),
+               ALEXNET_LAB_DATA=str(ROOT.parent / "shared" / "data"),
+               JUPYTER_RUNTIME_DIR=str(tmp_path_factory.mktemp("runtime")),
+               JUPYTER_CONFIG_DIR=str(tmp_path_factory.mktemp("config")))  # fmt: skip
+    workspaces = tmp_path_factory.mktemp("workspaces")
     # Render every cell: JupyterLab's default windowing leaves cells outside the viewport out of the page.
     settings = tmp_path_factory.mktemp("settings")
     tracker = settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
@@ -54,7 +64,7 @@ def lab_url(tmp_path_factory):
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
            f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={labs}",
            "--LabApp.expose_app_in_browser=True", "--ServerApp.open_browser=False", "--allow-root",
-           f"--LabApp.user_settings_dir={settings}"]  # fmt: skip
+           f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={workspaces}"]  # fmt: skip
     log = open(tmp_path_factory.mktemp("lab") / "lab.log", "w")
     server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -77,6 +87,46 @@ def lab_url(tmp_path_factory):
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
         log.close()
+
+
+def _user_home_with_a_workspace(home: Path) -> Path:
+    """A home folder whose JupyterLab workspace has two other notebooks open (what broke this test once)."""
+    import json
+
+    folder = home / ".jupyter" / "lab" / "workspaces"
+    folder.mkdir(parents=True)
+    opened = ["00_welcome.ipynb", "03_relu_vs_tanh.ipynb"]
+    data = {f"notebook:{name}": {"data": {"path": name, "factory": "Notebook"}} for name in opened}
+    data["layout-restorer:data"] = {
+        "main": {"dock": {"type": "tab-area", "currentIndex": 1, "widgets": [f"notebook:{n}" for n in opened]}},
+    }
+    workspace = {"data": data, "metadata": {"id": "default", "last_modified": "2026-12-01T10:00:00+00:00"}}
+    (folder / "default-37a8.jupyterlab-workspace").write_text(json.dumps(workspace))
+    return home
+
+
+IDLE = """() => {
+    const nb = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+    const kernel = nb && nb.sessionContext && nb.sessionContext.session && nb.sessionContext.session.kernel;
+    if (!kernel || kernel.status !== 'idle') return false;
+    const prompts = [...document.querySelectorAll('.jp-InputArea-prompt')].map(p => p.textContent);
+    return prompts.length > 0 && !prompts.some(t => t.includes('*'));
+}"""
+
+
+def _wait_until_idle(page, timeout_s: float) -> None:
+    """Wait for the kernel to be idle with no cell queued (a loaded 2-core machine takes what it takes)."""
+    end = time.time() + timeout_s
+    idle_since = None
+    while time.time() < end:
+        if page.evaluate(IDLE):
+            idle_since = idle_since or time.time()
+            if time.time() - idle_since > 2.0:  # idle for a moment, not between two cells
+                return
+        else:
+            idle_since = None
+        time.sleep(0.5)
+    raise TimeoutError(f"the kernel did not become idle within {timeout_s:.0f} s")
 
 
 def test_training_notebook_runs_in_a_browser_and_its_buttons_work(lab_url):
@@ -106,19 +156,22 @@ def test_training_notebook_runs_in_a_browser_and_its_buttons_work(lab_url):
                 " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel",
                 timeout=90_000,
             )
+            opened = page.evaluate("[...window.jupyterapp.shell.widgets('main')].map(w => w.title.label)")
+            assert opened == ["02_train_alexnet.ipynb"], f"the user's workspace leaked in: {opened}"
             page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
             # The dashboard renders (ipywidgets in the page), the fast run finishes and the static plots appear.
-            start = page.locator("button.jupyter-button", has_text="Start").first
-            start.wait_for(timeout=240_000)
             try:
+                _wait_until_idle(page, 600)
+                start = page.locator("button.jupyter-button", has_text="Start").first
+                start.wait_for(timeout=60_000)
                 page.wait_for_function(
-                    "() => document.querySelectorAll('.jp-OutputArea-output img').length >= 3", timeout=300_000
+                    "() => document.querySelectorAll('.jp-OutputArea-output img').length >= 3", timeout=60_000
                 )
+                page.wait_for_selector("text=saved and reloaded", timeout=60_000)
             except Exception:
                 page.screenshot(path=str(ARTIFACTS / "browser-02-timeout.png"), full_page=True)
                 (ARTIFACTS / "browser-02-timeout.txt").write_text(page.inner_text("body"))
                 raise
-            page.wait_for_selector("text=saved and reloaded", timeout=120_000)
             page.screenshot(path=str(ARTIFACTS / "browser-02-after-run-all.png"), full_page=True)
 
             # Press Start: a new background run; then Pause it and see the panel say so.
