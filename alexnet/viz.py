@@ -54,27 +54,77 @@ def edge_responses(image: torch.Tensor, num_orientations: int = 8, stride: int =
     return F.relu(F.conv2d(padded, bank, stride=stride))
 
 
-def show_channels(rows: dict[str, torch.Tensor], channels: list[int], cmap: str = "magma"):
+def show_channels(rows: dict[str, torch.Tensor], channels: list[int], cmap: str = "magma", *,
+                  separate: dict[str, float | None] | None = None):  # fmt: skip
     """Grid of feature maps: one row per named (1, C, H, W) tensor, one column per channel. Returns the figure.
 
-    Each row shares one colour scale, so rows can be compared by brightness.
+    Every row shares one colour scale, drawn as a colourbar, so brightness compares across rows (after LRN is
+    darker than before: LRN only shrinks values). Rows named in ``separate`` are in other units (a factor, say):
+    each gets its own scale, from 0 to the value given (None: the row's maximum), and its own colourbar. Pixels
+    that are NaN are drawn grey.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.colors import Normalize, PowerNorm
 
-    fig, axes = plt.subplots(len(rows), len(channels), figsize=(2.2 * len(channels), 2.2 * len(rows)), squeeze=False)
+    separate = separate or {}
+
+    def peak(maps):
+        values = maps.detach().float()[0, channels].nan_to_num(0.0)
+        return values.max().item() or 1.0
+
+    # A square-root scale: ReLU maps are mostly small values with a few strong ones, which a linear scale hides.
+    shared = PowerNorm(0.5, 0.0, max([peak(m) for t, m in rows.items() if t not in separate] or [1.0]))
+    colour_map = plt.get_cmap(cmap).with_extremes(bad="0.75")
+    fig, axes = plt.subplots(len(rows), len(channels), figsize=(2.2 * len(channels) + 1.0, 1.8 * len(rows)),
+                             squeeze=False)  # fmt: skip
+    groups: dict[int, list] = {}  # id(norm) -> [norm, image, axes]
     for r, (title, maps) in enumerate(rows.items()):
         maps = maps.detach().float().cpu()
-        vmax = maps[0, channels].max().item() or 1.0
+        norm = Normalize(0.0, separate[title] or peak(maps)) if title in separate else shared
         for c, channel in enumerate(channels):
             ax = axes[r, c]
-            ax.imshow(maps[0, channel].numpy(), cmap=cmap, vmin=0.0, vmax=vmax)
+            image = ax.imshow(maps[0, channel].numpy(), cmap=colour_map, norm=norm)
             ax.set_xticks([])
             ax.set_yticks([])
             if c == 0:
                 ax.set_ylabel(title, fontsize=9)
             if r == 0:
                 ax.set_title(f"channel {channel}", fontsize=9)
-    fig.tight_layout()
+        groups.setdefault(id(norm), [norm, image, []])[2].extend(axes[r])
+    for _norm, image, group in groups.values():
+        fig.colorbar(image, ax=group, fraction=0.03, pad=0.02)
+    return fig
+
+
+def show_lrn(x: torch.Tensor, channels: list[int], size: int = 5, alpha: float = 1e-4, beta: float = 0.75,
+             k: float = 2.0, **lrn_kwargs):  # fmt: skip
+    """What LRN does to activations ``x`` (1, C, H, W): before and after on one colour scale, the factor each
+    activation was multiplied by, ``(k + alpha * sum a_j^2) ** -beta`` (its own scale, fixed from 0 to 1 so that
+    a change of beta or k shows; its ceiling is ``k ** -beta``), and the profile across every channel at the most
+    active pixel. Returns the figure.
+
+    Every parameter visibly moves something: beta and k the factor's ceiling and the "after" brightness, n and
+    alpha where (and how much) the factor dips below its ceiling.
+    """
+    import kernels
+
+    y = kernels.lrn(x, size, alpha, beta, k, **lrn_kwargs)
+    factor = torch.where(x > 0, y / x.clamp_min(1e-30), torch.nan)
+    ceiling = k**-beta
+    top = max(1.0, float(factor.nan_to_num(0.0).max()))  # above 1 only for k < 1
+    fig = show_channels({"before LRN": x, "after LRN": y, "factor": factor}, channels, separate={"factor": top})
+    # The profile: all channels at the pixel where the activations are strongest.
+    energy = x[0].float().square().sum(0)
+    row, col = divmod(int(energy.argmax()), energy.shape[1])
+    profile = fig.add_axes((0.08, -0.3, 0.8, 0.25))
+    channel_axis = torch.arange(x.shape[1])
+    profile.plot(channel_axis, x[0, :, row, col].float().cpu(), "o-", ms=3, label="before LRN")
+    profile.plot(channel_axis, y[0, :, row, col].float().cpu(), "o-", ms=3, label="after LRN")
+    profile.set(xlabel="channel", ylabel="activation", ylim=(0, None),
+                title=f"across channels at pixel ({row}, {col}): n={size}, alpha={alpha:.0e}, beta={beta:g}, "
+                      f"k={k:g}; factor ceiling k^-beta = {ceiling:.2f}")  # fmt: skip
+    profile.title.set_fontsize(9)
+    profile.legend(fontsize=8)
     return fig
 
 
@@ -145,8 +195,10 @@ def activations(model, image: torch.Tensor) -> dict[str, torch.Tensor]:
     return {name: torch.cat(parts) for name, parts in captured.items() if parts[0] is not None}
 
 
-def show_activation_maps(maps: dict[str, torch.Tensor], layer: str, channels: int = 16, start: int = 0):
-    """A grid of ``channels`` feature maps of ``layer`` starting at channel ``start``. Returns the figure."""
+def show_activation_maps(maps: dict[str, torch.Tensor], layer: str, channels: int = 16, start: int = 0,
+                         image: torch.Tensor | None = None, title: str = "input"):  # fmt: skip
+    """A grid of ``channels`` feature maps of ``layer`` starting at channel ``start``, after the input ``image``
+    ((3, H, W) uint8) when it is given. Returns the figure."""
     import matplotlib.pyplot as plt
 
     if layer not in maps:
@@ -154,12 +206,19 @@ def show_activation_maps(maps: dict[str, torch.Tensor], layer: str, channels: in
     stack = maps[layer][start : start + channels]
     cols = min(8, len(stack))
     rows = -(-len(stack) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.6 * rows), squeeze=False)
-    for ax in axes.flat:
+    extra = 0 if image is None else 2  # the input takes a 2x2 block on the left
+    fig = plt.figure(figsize=(1.6 * (cols + extra), 1.6 * max(rows, extra)))
+    grid = fig.add_gridspec(max(rows, extra), cols + extra)
+    if image is not None:
+        ax = fig.add_subplot(grid[:2, :2])
+        ax.imshow(image.permute(1, 2, 0).numpy())
+        ax.set_title(title, fontsize=8)
         ax.set_axis_off()
     for i, fmap in enumerate(stack):
-        axes.flat[i].imshow(fmap.numpy(), cmap="viridis")
-        axes.flat[i].set_title(f"{layer}[{start + i}]", fontsize=7)
+        ax = fig.add_subplot(grid[i // cols, extra + i % cols])
+        ax.imshow(fmap.numpy(), cmap="viridis")
+        ax.set_title(f"{layer}[{start + i}]", fontsize=7)
+        ax.set_axis_off()
     fig.tight_layout()
     return fig
 
@@ -239,25 +298,42 @@ def plot_training(history: list[dict], epochs: list[dict] | None = None, axes=No
     ax_err.set_xlabel("step"), ax_err.set_ylabel("error"), ax_err.set_ylim(0, 1)
     if history:
         ax_err.legend(fontsize=7)
+        if all(r["loss"] > 0 for r in history):
+            ax_loss.set_yscale("log")  # a loss that blew up to 1e11 does not flatten the rest of the run
+    else:
+        for ax in (ax_loss, ax_err):
+            ax.text(0.5, 0.5, "no steps yet:\npress Start in the dashboard", ha="center", va="center",
+                    transform=ax.transAxes, color="0.4")  # fmt: skip
     ax_loss.figure.tight_layout()
     return ax_loss.figure
 
 
 def plot_benchmark(path) -> object:
-    """Bar chart of a benchmark JSON from ``benchmarks/results/`` (as written by ``benchmarks/_common.py``)."""
+    """Horizontal bars of a benchmark JSON from ``benchmarks/results/`` (as ``benchmarks/_common.py`` writes it):
+    median time per provider, p20-p80 as error bars, one group per shape / dtype / pass. Returns the figure."""
     import json
 
     import matplotlib.pyplot as plt
 
     result = json.loads(open(path).read())
     rows = result["rows"]
-    labels = [f"{r['shape']}\n{r['dtype']} {r['mode']}" for r in rows]
-    fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(rows)), 3.2))
-    ax.bar(range(len(rows)), [r["ms"] for r in rows], color=[f"C{hash(r['provider']) % 10}" for r in rows])
-    ax.set_xticks(range(len(rows)))
-    ax.set_xticklabels([f"{r['provider']}\n{lab}" for r, lab in zip(rows, labels)], fontsize=6)
-    ax.set_ylabel("ms (median)")
-    ax.set_title(f"{result['meta'].get('op')} on {result['meta']['device']}", fontsize=9)
+    providers = sorted({r["provider"] for r in rows})
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.2))
+    ys = range(len(rows))[::-1]
+    for y, r in zip(ys, rows):
+        colour = f"C{providers.index(r['provider'])}"
+        err = [[r["ms"] - r.get("ms_p20", r["ms"])], [r.get("ms_p80", r["ms"]) - r["ms"]]]
+        ax.barh(y, r["ms"], xerr=err, color=colour, label=r["provider"])
+        ax.text(r.get("ms_p80", r["ms"]), y, f"  {r['ms']:.1f} ms", va="center", fontsize=8)
+    ax.set_yticks(list(ys))
+    ax.set_yticklabels([f"{r['shape']} {r['dtype']}, {r['mode']}" for r in rows], fontsize=8)
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    ax.legend(unique.values(), unique.keys(), fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    meta = result["meta"]
+    ax.set_xlabel(f"ms (median; bars p20-p80): {meta.get('command', '')}", fontsize=8)
+    ax.set_title(f"{meta.get('op')} on {meta['device']}", fontsize=9)
+    ax.margins(x=0.2)
     fig.tight_layout()
     return fig
 
@@ -327,6 +403,7 @@ def show_colour_specificity(model, ax=None):
         ax.bar(positions.numpy(), values.numpy(), width=0.9, label=f"column {index}")
     test = column_split_test(*(colour_specificity(k) for k in columns), permutations=2000)
     ax.set(ylabel="colour specificity", ylim=(0, 1), xticks=[],
+           xlabel=f"conv1 kernels of each column, sorted by specificity ({len(columns[0])} per column)",
            title=f"conv1 colour specificity: means {test['mean_first']:.2f} vs {test['mean_second']:.2f} "
                  f"(permutation p = {test['p_value']:.3g})")  # fmt: skip
     ax.legend(fontsize=8)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
+import torch
 from IPython.display import Image, display
 
 from . import viz
@@ -28,7 +29,7 @@ def show_figure(out: W.Output, fig) -> None:
     without a kernel, which is how the dashboard updates while training and how its tests read it.
     """
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
+    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")  # titles and labels stay whole
     plt.close(fig)
     out.outputs = ()
     out.append_display_data(Image(data=buffer.getvalue(), format="png"))
@@ -49,6 +50,7 @@ class TrainingDashboard:
         self.checkpoint = Path(checkpoint)
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
+        self._confirm_overwrite = False  # Save was pressed once over an existing file
         self.start_button = W.Button(description="Start", button_style="success", icon="play")
         self.pause_button = W.Button(description="Pause", icon="pause", disabled=True)
         self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
@@ -58,7 +60,7 @@ class TrainingDashboard:
         self.lr = W.FloatLogSlider(value=trainer.lr, base=10, min=-5, max=0, step=0.1, description="lr",
                                    readout_format=".1e", continuous_update=False)  # fmt: skip
         self.progress = W.IntProgress(value=0, min=0, max=steps, description="progress")
-        self.status = W.HTML(value=self._status_text("ready"))
+        self.status = W.Label(value=self._status_text("ready: press Start to train"))
         self.curves = W.Output(layout=W.Layout(min_height="260px"))
         self.filters = W.Output()
         self.start_button.on_click(self.start)
@@ -99,7 +101,16 @@ class TrainingDashboard:
     def stop(self, _button=None) -> None:
         self.trainer.stop()
 
-    def save(self, _button=None) -> Path:
+    def save(self, _button=None) -> Path | None:
+        """Write the checkpoint. A file already there (a run saved earlier) is replaced only on a second press."""
+        if self.checkpoint.exists() and not self._confirm_overwrite:
+            self._confirm_overwrite = True
+            self.status.value = self._status_text(
+                f"{self.checkpoint} holds a saved run ({_summary_or_reason(self.checkpoint)}): press Save again to "
+                "replace it"
+            )
+            return None
+        self._confirm_overwrite = False
         path = self.trainer.save_checkpoint(self.checkpoint)
         self.status.value = self._status_text(f"saved {path}")
         return path
@@ -130,6 +141,9 @@ class TrainingDashboard:
 
     def _on_lr(self, change) -> None:
         self.trainer.set_lr(change["new"])
+        if not self.running or self.trainer.paused:  # a running one says so at its next redraw
+            state = "paused" if self.running else "ready"
+            self.status.value = self._status_text(f"{state}, lr set to {change['new']:.1e} for the next step")
 
     def _train(self, steps: int) -> None:
         def on_step(trainer, record):
@@ -158,11 +172,18 @@ class TrainingDashboard:
         t = self.trainer
         last = t.history[-1] if t.history else None
         metrics = f", loss {last['loss']:.3f}, top-1 error {last['top1_err']:.2f}" if last else ""
-        return f"<b>{state}</b>: epoch {t.epoch}, step {t.global_step}{metrics}, lr {t.lr:.1e}"
+        return f"{state} | epoch {t.epoch}, step {t.global_step}{metrics}, lr {t.lr:.1e}"
 
     def _ipython_display_(self) -> None:
         display(self.widget)
         self.refresh()
+
+
+def _summary_or_reason(path) -> str:
+    try:
+        return checkpoint_summary(path)
+    except (OSError, ValueError) as err:
+        return f"unreadable: {err}"
 
 
 def checkpoint_summary(path) -> str:
@@ -173,9 +194,8 @@ def checkpoint_summary(path) -> str:
 
 
 def lrn_explorer(x, channels=(0, 2, 4, 6)) -> W.Widget:
-    """Sliders for LRN's n, k, alpha and beta, redrawing the normalised maps of ``x`` (1, C, H, W) live."""
-    import kernels
-
+    """Sliders for LRN's n, k, alpha and beta, redrawing :func:`alexnet.viz.show_lrn` of ``x`` (1, C, H, W) live:
+    before and after on one colour scale, the factor on a fixed one, the profile across channels."""
     out = W.Output()
     size = W.IntSlider(value=5, min=1, max=15, description="n (size)")
     k = W.FloatSlider(value=2.0, min=0.1, max=5.0, step=0.1, description="k")
@@ -184,8 +204,7 @@ def lrn_explorer(x, channels=(0, 2, 4, 6)) -> W.Widget:
     controls = [size, k, alpha, beta]
 
     def draw(_change=None):
-        y = kernels.lrn(x, size.value, alpha.value, beta.value, k.value)
-        show_figure(out, viz.show_channels({"before": x, "after LRN": y}, list(channels)))
+        show_figure(out, viz.show_lrn(x, list(channels), size.value, alpha.value, beta.value, k.value))
 
     for control in controls:
         control.observe(draw, names="value")
@@ -215,7 +234,8 @@ class TrainingSetup:
         self.batch_size = W.Dropdown(
             options=[16, 32, 64, 128, 256], value=defaults.pop("batch_size", 64), description="batch"
         )
-        self.subset = W.IntText(value=defaults.pop("subset", 0), description="subset (0: all)")
+        self.subset = W.IntText(value=defaults.pop("subset", 0), description="subset (0: all)",
+                                style={"description_width": "initial"})  # fmt: skip
         for name, value in defaults.items():
             getattr(self, name).value = value
         self.steps = steps
@@ -307,9 +327,11 @@ class ActivationBrowser:
         self.picker = W.Dropdown(options=list(self.images), description="image")
         self.upload = W.FileUpload(accept="image/*", multiple=False, description="upload")
         self.layer = W.Dropdown(options=list(viz.LAYERS), value=layer, description="layer")
-        self.start = W.IntSlider(value=0, min=0, max=0, step=16, description="channels from")
+        self.start = W.IntSlider(value=0, min=0, max=0, step=16, description="channels from",
+                                 style={"description_width": "initial"})  # fmt: skip
         self.out = W.Output()
         self.maps: dict = {}
+        self.shown: torch.Tensor | None = None  # the image as the model sees it (resized), drawn beside the maps
         self.picker.observe(lambda _c: self.update(), names="value")
         self.layer.observe(lambda _c: self.draw(), names="value")
         self.start.observe(lambda _c: self.draw(), names="value")
@@ -322,12 +344,17 @@ class ActivationBrowser:
 
     @classmethod
     def from_dataset(cls, model, dataset, *, count: int = 4, imagenet_samples=None, layer: str = "conv1"):
-        """A browser over the first ``count`` images of ``dataset`` (named by class, prepared by its
-        ``transform``), scikit-image's astronaut, and three ImageNet photos when ``imagenet_samples`` (the lab's
-        zip or folder) is given."""
+        """A browser over ``count`` images of ``dataset`` from different classes (the first of each; named by class,
+        prepared by its ``transform``), scikit-image's astronaut, and three ImageNet photos when
+        ``imagenet_samples`` (the lab's zip or folder) is given."""
         images = {}
-        for i in range(min(count, len(dataset))):
-            images[f"image {i} ({dataset.classes[int(dataset.labels[i])]})"] = dataset.images[i]
+        seen = set()
+        for i, label in enumerate(dataset.labels.tolist()):
+            if len(images) == min(count, len(dataset)):
+                break
+            if label not in seen or len(seen) == len(dataset.classes):
+                seen.add(label)
+                images[f"image {i} ({dataset.classes[int(label)]})"] = dataset.images[i]
         images["scikit-image: astronaut"] = (viz.sample_photo("astronaut") * 255).byte()
         if imagenet_samples is not None:
             from .data import ImageFolder, resolve_folder
@@ -367,15 +394,17 @@ class ActivationBrowser:
         square = interpolate(image[None].float(), size=(256, 256), mode="area")
         if side < 224:  # small models see the whole image, shrunk; ImageNet-size preprocessing crops the 256
             square = interpolate(square, size=(side, side), mode="area")
-        self.maps = viz.activations(self.model, self.preprocess(square[0].round().clamp(0, 255).byte()))
+        self.shown = square[0].round().clamp(0, 255).byte()
+        self.maps = viz.activations(self.model, self.preprocess(self.shown))
         self.draw()
 
     def draw(self) -> None:
         fmaps = self.maps[self.layer.value]
         self.start.max = max(0, fmaps.shape[0] - 16)
-        show_figure(
-            self.out, viz.show_activation_maps(self.maps, self.layer.value, 16, min(self.start.value, self.start.max))
-        )
+        start = min(self.start.value, self.start.max)
+        figure = viz.show_activation_maps(self.maps, self.layer.value, 16, start, image=self.shown,
+                                          title=str(self.picker.value))  # fmt: skip
+        show_figure(self.out, figure)
 
     def _ipython_display_(self) -> None:
         display(self.widget)

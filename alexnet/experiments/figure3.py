@@ -75,12 +75,17 @@ def plot(results: dict):
     for i, (label, run) in enumerate(runs.items()):
         means = torch.tensor(run["column_means"])
         epochs = torch.arange(1, len(means) + 1)
-        ax.plot(epochs.numpy(), means[:, 0].numpy(), color=f"C{i}", label=f"{label} column 0")
-        ax.plot(epochs.numpy(), means[:, 1].numpy(), color=f"C{i}", linestyle="--", label=f"{label} column 1")
+        ax.plot(epochs.numpy(), means[:, 0].numpy(), color=f"C{i}", label=label)
+        ax.plot(epochs.numpy(), means[:, 1].numpy(), color=f"C{i}", linestyle="--")
     ax.axhline(2 / 3, color="grey", linewidth=0.8, linestyle=":")
     ax.text(1, 2 / 3, " random weights", color="grey", fontsize=7, va="bottom")
     ax.set(xlabel="epoch", ylabel="mean colour specificity of conv1", ylim=(0, 1))
-    ax.legend(fontsize=6, ncol=2)
+    from matplotlib.lines import Line2D
+
+    styles = [Line2D([], [], color="black", label="column 0"), Line2D([], [], color="black", ls="--", label="column 1")]
+    runs_legend = ax.legend(fontsize=8, loc="lower left", title="run", title_fontsize=8)
+    ax.add_artist(runs_legend)
+    ax.legend(handles=styles, fontsize=8, loc="lower right")
     for i, (label, run) in enumerate(runs.items()):
         sub = fig.add_subplot(grid[i, 1])
         for c, values in enumerate(run["final"]["values"]):
@@ -91,6 +96,8 @@ def plot(results: dict):
         sub.set_ylim(0, 1)
         sub.set_xticks([])
         sub.set_yticks([0, 1])
+        if i == len(runs) - 1:
+            sub.set_xlabel("conv1 kernels sorted by specificity: column 0 (dark) | column 1 (light)", fontsize=8)
         sub.set_title(f"{label}: column means {final['column_means'][0]:.2f} | {final['column_means'][1]:.2f}, "
                       f"p = {final['p_value']:.2g}", fontsize=7)  # fmt: skip
     splits = sum(results["split"].values())

@@ -250,3 +250,30 @@ def unit_activity(z: torch.Tensor, activation: str) -> dict[str, float]:
     if activation == "tanh":
         return dict(saturated_fraction=(z.abs() > 2).float().mean().item())
     return dict(dead_fraction=(z <= 0).all(dim=0).float().mean().item())
+
+
+def same_training_in_other_units(
+    images: torch.Tensor, labels: torch.Tensor, activation: str = "tanh", *, steps: int = 5, batch_size: int = 16,
+    lr: float = 0.01,
+) -> tuple[float, torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Train ``cuda-convnet`` and ``standardized-rescaled`` side by side for a few SGD steps (float64 networks, the
+    same batches) and return (the input std s, the logits of each on ``images``).
+
+    Raw inputs x - m with conv1 weights W compute what inputs (x - m) / s with weights s W compute, and SGD on s W
+    at lr s^2 eta makes the same updates: the two logits agree up to float error.
+    """
+    logits = []
+    for name in ("cuda-convnet", "standardized-rescaled"):
+        recipe = get_recipe(name)
+        inputs = input_statistics(images, recipe)
+        net = build_network(recipe, activation, inputs.scalar_std).double()
+        opt = torch.optim.SGD(param_groups(net, recipe, lr, inputs.scalar_std), momentum=0.9)
+        for step in range(steps):
+            batch = slice(batch_size * step, batch_size * (step + 1))
+            loss = F.cross_entropy(net(inputs.prepare(images[batch]).double()), labels[batch])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            logits.append(net(inputs.prepare(images).double()))
+    return inputs.scalar_std, logits[0], logits[1]

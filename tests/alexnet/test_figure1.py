@@ -55,26 +55,12 @@ def test_standardized_rescaled_is_the_cuda_convnet_recipe_in_other_units(activat
     # Raw inputs x - m and conv1 weights W equal inputs (x - m) / s and weights s W; SGD on s W at lr s^2 eta
     # makes the same updates to the function. Checked on the logits after a few momentum steps.
     images, labels = _images(32)
-    raw, rescaled = recipes.get_recipe("cuda-convnet"), recipes.get_recipe("standardized-rescaled")
-    inputs_raw = recipes.input_statistics(images, raw)
-    inputs_std = recipes.input_statistics(images, rescaled)
-    assert 30 < inputs_std.scalar_std < 150
-    nets, optimizers = [], []
-    for recipe, inputs in ((raw, inputs_raw), (rescaled, inputs_std)):
-        net = recipes.build_network(recipe, activation, inputs.scalar_std).double()
-        nets.append(net)
-        optimizers.append(torch.optim.SGD(recipes.param_groups(net, recipe, 0.01, inputs.scalar_std), momentum=0.9))
-    for step in range(4):
-        batch = slice(8 * step, 8 * step + 8)
-        for net, opt, inputs in zip(nets, optimizers, (inputs_raw, inputs_std)):
-            x = inputs.prepare(images[batch]).double()
-            loss = torch.nn.functional.cross_entropy(net(x), labels[batch])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    logits = [net(inputs.prepare(images).double()) for net, inputs in zip(nets, (inputs_raw, inputs_std))]
+    std, raw, rescaled = recipes.same_training_in_other_units(images, labels, activation, steps=4, batch_size=8)
+    assert 30 < std < 150
+    logits = [raw, rescaled]
     torch.testing.assert_close(logits[0], logits[1], rtol=1e-6, atol=1e-6)  # inputs are prepared in fp32
-    assert not torch.allclose(logits[0], nets[0].fc10(torch.zeros(1, 1024, dtype=torch.float64)))  # it learned
+    untrained = recipes.same_training_in_other_units(images, labels, activation, steps=0)[1]
+    assert not torch.allclose(logits[0], untrained)  # it learned
 
 
 def test_unit_activity_on_a_hand_made_tensor():

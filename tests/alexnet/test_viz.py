@@ -92,3 +92,62 @@ def test_figure4_queries_spread_over_the_set_and_neighbours_come_from_the_pool(m
     assert len(fig.axes) == 3 * 5
     titles = [ax.get_title() for ax in fig.axes if ax.get_title() not in ("", "query")]
     assert len(titles) == 3 * 4 and set(titles) <= set(train.classes)
+
+
+def _images_by_row(fig, rows: int, cols: int):
+    """The AxesImage of each grid cell, row by row (the colourbars' axes come after the grid's)."""
+    grid = fig.axes[: rows * cols]
+    return [[ax.get_images()[0] for ax in grid[r * cols : (r + 1) * cols]] for r in range(rows)]
+
+
+def test_lrn_pictures_share_one_colour_scale_so_after_is_darker():
+    import kernels
+
+    x = torch.rand(1, 8, 12, 12) * 200
+    y = kernels.lrn(x, 5, 1e-4, 0.75, 2.0)
+    fig = viz.show_channels({"before": x, "after": y}, [0, 3, 5])
+    images = _images_by_row(fig, 2, 3)
+    norms = {(im.norm.vmin, im.norm.vmax) for row in images for im in row}
+    assert len(norms) == 1 and norms.pop()[1] == pytest.approx(float(x[0, [0, 3, 5]].max()))
+    assert len(fig.axes) == 2 * 3 + 1  # one colourbar for the whole figure
+    before, after = (im.get_array().mean() for im in (images[0][0], images[1][0]))
+    assert after < before  # drawn on the same scale, LRN's shrinking shows
+
+
+def test_show_lrn_draws_the_factor_on_a_fixed_scale_that_moves_with_beta():
+    x = torch.rand(1, 8, 12, 12) * 200
+    figs = {beta: viz.show_lrn(x, [0, 3], beta=beta) for beta in (0.75, 1.25)}
+    factor = {beta: _images_by_row(fig, 3, 2)[2] for beta, fig in figs.items()}
+    for row in factor.values():
+        assert {(im.norm.vmin, im.norm.vmax) for im in row} == {(0.0, 1.0)}
+    assert factor[1.25][0].get_array().mean() < factor[0.75][0].get_array().mean()
+    assert factor[0.75][0].get_array().max() <= 2.0**-0.75 + 1e-6  # the ceiling k^-beta
+    profile = figs[0.75].axes[-1]
+    assert profile.get_xlabel() == "channel" and len(profile.get_lines()) == 2
+
+
+def test_plot_training_says_what_to_do_before_any_step_and_logs_a_blown_up_loss():
+    fig = viz.plot_training([])
+    assert any("press Start" in t.get_text() for t in fig.axes[0].texts)
+    history = [dict(step=i, loss=2.3 if i < 9 else 1e11, top1_err=0.9, top5_err=0.5) for i in range(10)]
+    assert viz.plot_training(history).axes[0].get_yscale() == "log"
+
+
+def test_activation_maps_show_the_input_they_belong_to(model):
+    image = (torch.rand(3, 32, 32) * 255).byte()
+    maps = viz.activations(model, image.float())
+    fig = viz.show_activation_maps(maps, "conv1", channels=8, image=image, title="a cat")
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[0] == "a cat" and titles[1:] == [f"conv1[{i}]" for i in range(8)]
+
+
+def test_benchmark_bars_label_every_row_and_provider(tmp_path):
+    import json
+
+    rows = [dict(shape="2x3", dtype="float32", mode=mode, provider=p, ms=ms, ms_p20=ms * 0.9, ms_p80=ms * 1.1)
+            for mode in ("forward", "forward+backward") for p, ms in (("ours", 1.0), ("eager", 2.0))]  # fmt: skip
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(dict(rows=rows, meta=dict(op="lrn", device="cpu", command="bench"))))
+    ax = viz.plot_benchmark(path).axes[0]
+    assert len(ax.get_yticklabels()) == 4 and sorted(t.get_text() for t in ax.get_legend().get_texts()) == [
+        "eager", "ours"]  # fmt: skip

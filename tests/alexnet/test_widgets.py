@@ -140,3 +140,45 @@ def test_activation_browser_from_a_dataset_names_images_by_class(tmp_path):
     if IMAGENET_ZIP.is_file():
         browser = ActivationBrowser.from_dataset(trainer.net, trainer.val_set, count=1, imagenet_samples=IMAGENET_ZIP)
         assert sum(name.startswith("ImageNet: ") for name in browser.images) == 3
+
+
+def test_save_over_a_saved_run_asks_for_a_second_press(dashboard, tmp_path):
+    (tmp_path / "nb.pt").write_bytes(b"an earlier run")
+    dashboard.save_button.click()
+    assert (tmp_path / "nb.pt").read_bytes() == b"an earlier run" and "press Save again" in dashboard.status.value
+    dashboard.save_button.click()
+    assert checkpoint_summary(tmp_path / "nb.pt") == "cifar-alexnet at epoch 0, step 0"
+
+
+def test_save_checkpoint_refuses_to_replace_a_file_unless_asked(tmp_path):
+    trainer = make_trainer(synthetic_sets())
+    path = tmp_path / "mine.pt"
+    path.write_bytes(b"kept")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        trainer.save_checkpoint(path, overwrite=False)
+    assert path.read_bytes() == b"kept"
+    trainer.save_checkpoint(path, overwrite=True)
+    assert checkpoint_summary(path) == "cifar-alexnet at epoch 0, step 0"
+
+
+def test_status_is_plain_text_and_follows_the_lr_slider_while_idle(dashboard):
+    assert "<" not in dashboard.status.value and "press Start" in dashboard.status.value
+    dashboard.lr.value = 1e-3
+    assert "lr 1.0e-03" in dashboard.status.value
+
+
+def test_lrn_explorer_keeps_before_and_after_on_one_scale_as_beta_moves():
+    box = lrn_explorer(torch.rand(1, 8, 12, 12) * 100, channels=(0, 1))
+    out = box.children[-1]
+    first = out.outputs[0]["data"]["image/png"]
+    box.children[1].children[1].value = 1.25  # beta
+    assert out.outputs[0]["data"]["image/png"] != first
+
+
+def test_activation_browser_offers_images_of_different_classes():
+    from alexnet.widgets import ActivationBrowser
+
+    trainer = make_trainer(synthetic_sets())
+    browser = ActivationBrowser.from_dataset(trainer.net, trainer.val_set, count=3)
+    labels = [name.split("(")[1] for name in list(browser.images)[:3]]
+    assert len(set(labels)) == 3
