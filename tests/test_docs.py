@@ -1,0 +1,49 @@
+"""The README and docs/: a short README whose numbers, like the docs' tables, come from the committed results."""
+
+import json
+import re
+from pathlib import Path
+
+from alexnet.experiments import figure1
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+README = (ROOT / "README.md").read_text()
+RECIPES = ("cuda-convnet", "standardized", "standardized-rescaled", "scaled-tanh")
+
+
+def _figure1_results():
+    return [figure1.load(RESULTS / "relu_vs_tanh" / f"results-{name}.json") for name in RECIPES]
+
+
+def test_the_readme_is_a_page_a_newcomer_reads_in_two_minutes():
+    assert len(README.encode()) < 9_000
+    for section in ("## Two commands", "## The notebooks", "## Results so far"):
+        assert section in README
+    for notebook in sorted((ROOT / "labs").glob("*.ipynb")):
+        assert f"`{notebook.stem}`" in README, f"the README does not say what {notebook.name} shows"
+
+
+def test_every_page_the_readme_links_exists():
+    for link in re.findall(r"\]\(([^)#]+)\)", README):
+        if not link.startswith("http"):
+            assert (ROOT / link).exists(), link
+
+
+def test_figure1_tables_are_generated_from_the_committed_results():
+    results = _figure1_results()
+    page = (ROOT / "docs" / "figure1.md").read_text()
+    assert figure1.recipes_table(results) in page
+    for result in results[:3]:
+        assert figure1.markdown_table(result) in page
+    for row in figure1.recipes_table(results).splitlines()[2:]:
+        ratio = row.split(" | ")[4]  # e.g. **5.6x** (5.5-6.3, 3 seeds)
+        assert ratio in README, f"the README's results table lacks {ratio}"
+
+
+def test_the_readmes_shipped_weights_and_figure3_numbers_are_the_committed_ones():
+    meta = json.loads((ROOT / "alexnet" / "weights" / "cifar-alexnet-cifar10.json").read_text())
+    assert f"**{meta['val_top1_err']:.2%}** top-1 error" in README
+    runs = json.loads((RESULTS / "figure3" / "colour-specificity-runs.json").read_text())
+    split = sum(runs["split"].values())
+    assert f"columns differ (p < {runs['alpha']:g}) in **{split} of {len(runs['split'])}** runs" in README
