@@ -298,7 +298,8 @@ def plot_training(history: list[dict], epochs: list[dict] | None = None, axes=No
     ax_err.set_xlabel("step"), ax_err.set_ylabel("error"), ax_err.set_ylim(0, 1)
     if history:
         ax_err.legend(fontsize=7)
-        if all(r["loss"] > 0 for r in history):
+        losses = [r["loss"] for r in history]
+        if min(losses) > 0 and max(losses) / min(losses) > 20:
             ax_loss.set_yscale("log")  # a loss that blew up to 1e11 does not flatten the rest of the run
     else:
         for ax in (ax_loss, ax_err):

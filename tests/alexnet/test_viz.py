@@ -151,3 +151,8 @@ def test_benchmark_bars_label_every_row_and_provider(tmp_path):
     ax = viz.plot_benchmark(path).axes[0]
     assert len(ax.get_yticklabels()) == 4 and sorted(t.get_text() for t in ax.get_legend().get_texts()) == [
         "eager", "ours"]  # fmt: skip
+
+
+def test_plot_training_keeps_a_linear_loss_axis_for_an_ordinary_run():
+    history = [dict(step=i, loss=2.3 - 0.01 * i, top1_err=0.9, top5_err=0.5) for i in range(10)]
+    assert viz.plot_training(history).axes[0].get_yscale() == "linear"
