@@ -28,7 +28,7 @@ import torch
 
 from .checkpoint import load_model, read_checkpoint
 from .experiments.recipes import RECIPES
-from .model import BACKENDS, INITS, MODELS, ModelSpec, input_size_of
+from .model import BACKENDS, CUDA_CONVNET_MODELS, INITS, MODELS, ModelSpec, input_size_of
 from .train import RUN_FILES, TrainConfig, Trainer
 
 
@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
-    for add in (_add_train, _add_evaluate, _add_export_weights, _add_relu_vs_tanh):
+    for add in (_add_train, _add_evaluate, _add_export_weights, _add_relu_vs_tanh, _add_lrn_overlap):
         add(sub)
     return parser
 
@@ -232,6 +232,63 @@ def _add_relu_vs_tanh(sub) -> None:
     figure1.add_argument("--resume", action="store_true", help="continue the sweep whose results are in --out")
     figure1.add_argument("--overwrite", action="store_true", help="replace results already in --out")
     figure1.add_argument("--quiet", action="store_true")
+
+def _add_lrn_overlap(sub) -> None:
+    """``lrn-overlap``: the paper's CIFAR-10 claims for LRN and overlapping pooling, under cuda-convnet's configs."""
+    from .cuda_convnet import VARIANTS
+
+    study = sub.add_parser(
+        "lrn-overlap",
+        help="what LRN and overlapping pooling buy on CIFAR-10 (cuda-convnet's 13pct/11pct networks)",
+        description="Train cuda-convnet's CIFAR-10 networks with its recipe (24x24 crops and flips, the mean image, "
+        "its update rule, per-layer rates and weight decay, its schedule: 13pct 160 epochs, 11pct 520) for every "
+        "variant and seed, seed by seed. Writes results.json after every epoch and each run's state to state/ in "
+        "--out, so --resume continues a killed study to the same weights. On 2 CPU cores an epoch of the 13pct "
+        "net takes minutes: the study spans many sessions.",
+    )
+    study.add_argument("--data", required=True, help="CIFAR-10: 'cifar10' (torchvision) or an image-folder copy/zip")
+    study.add_argument("--download", action="store_true", help="let torchvision download cifar10")
+    study.add_argument("--variant", action="append", choices=tuple(VARIANTS), default=None,
+                       help="run only this variant (repeat; default: the plan 13pct, 13pct+lrn, 13pct-nonoverlap "
+                       "with 3 seeds, 11pct with 1)")  # fmt: skip
+    study.add_argument("--seeds", type=positive_int, default=None, help="seeds per variant (default: the plan's)")
+    study.add_argument("--epochs", type=positive_int, default=None, help="cut every schedule to this many epochs")
+    study.add_argument("--max-runs", type=positive_int, default=None, help="stop after this many runs")
+    study.add_argument("--device", default="cpu")
+    study.add_argument("--backend", default="auto", choices=BACKENDS, help="how LRN and pooling run")
+    study.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: torch's)")
+    study.add_argument("--out", default="runs/lrn_overlap", help="results folder (default: runs/lrn_overlap)")
+    study.add_argument("--resume", action="store_true", help="continue the study whose results are in --out")
+    study.add_argument("--quiet", action="store_true")
+
+
+def cmd_lrn_overlap(args) -> int:
+    from .data import load_datasets
+    from .experiments import lrn_overlap
+
+    check_device(args.device)
+    check_backend(args.backend, [args.device])
+    out = Path(args.out)
+    check_writable_folder(out, "--out")
+    if (out / "results.json").exists() and not args.resume:
+        raise UsageError(f"--out {out} already holds a study (results.json): pass --resume to continue it")
+    plan = lrn_overlap.PLAN
+    if args.variant:
+        plan = tuple((v, s) for v, s in plan if v in args.variant)
+    if args.seeds:
+        plan = tuple((v, args.seeds) for v, _ in plan)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    sets = load_datasets(args.data, input_size=32, mean="none", augment=False, download=args.download)
+    data = lrn_overlap.Data.from_tensors(sets.train.images, sets.train.labels, sets.val.images, sets.val.labels,
+                                         device=args.device)  # fmt: skip
+    results = lrn_overlap.run_study(data, out, plan=plan, epochs=args.epochs, backend=args.backend,
+                                    resume=args.resume, progress=not args.quiet, max_runs=args.max_runs)  # fmt: skip
+    for row in lrn_overlap.summary(results):
+        print(lrn_overlap.summary_line(row))
+    print(f"saved {out / 'results.json'}")
+    return 0
+
 
 def check_device(device: str, option: str = "--device") -> None:
     """Refuse a device this machine does not have, before any data are loaded."""
@@ -396,6 +453,10 @@ def _check_train_args(args, settings: dict) -> Path:
     check_writable_folder(out, "--out")
     check_out_folder(out, args.resume, args.overwrite)
     _choose_model(args, settings)
+    if settings["model"] in CUDA_CONVNET_MODELS:
+        variant = settings["model"].removeprefix("cuda-convnet-")
+        raise UsageError(f"--model {settings['model']} trains with cuda-convnet's own recipe (24x24 crops, its update "
+                         f"rule and schedule): python -m alexnet lrn-overlap --variant {variant} --data ...")
     columns_needed = "--devices" if args.devices else f"--parallel {args.parallel}"
     if settings["model"] in ("four-layer", "cifar-alexnet-grouped") and (
         args.devices or args.parallel in ("columns", "hybrid")
@@ -639,6 +700,7 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "export-weights": cmd_export_weights,
     "relu-vs-tanh": cmd_relu_vs_tanh,
+    "lrn-overlap": cmd_lrn_overlap,
 }
 # Errors that are the user's to fix (exit 2); anything else is one line too, with a pointer to --debug (exit 1).
 USER_ERRORS = (UsageError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError)

@@ -437,7 +437,11 @@ def count_parameters(model: nn.Module) -> int:
 
 # cifar-alexnet-grouped: the same network as cifar-alexnet on one device, in the grouped-convolution form (its
 # initial weights are cifar-alexnet's for the same seed, converted exactly).
-MODELS = ("alexnet", "cifar-alexnet", "cifar-alexnet-grouped", "four-layer")
+# cuda-convnet-*: cuda-convnet's CIFAR-10 networks (alexnet/cuda_convnet.py), on 24x24 crops, trained with their own
+# recipe by alexnet/experiments/lrn_overlap.py (python -m alexnet lrn-overlap), not by `train`.
+CUDA_CONVNET_MODELS = ("cuda-convnet-13pct", "cuda-convnet-13pct+lrn", "cuda-convnet-13pct-nonoverlap",
+                       "cuda-convnet-11pct")  # fmt: skip
+MODELS = ("alexnet", "cifar-alexnet", "cifar-alexnet-grouped", "four-layer", *CUDA_CONVNET_MODELS)
 
 
 @dataclass
@@ -449,7 +453,10 @@ class ModelSpec:
 
     @property
     def input_size(self) -> int:
-        """Side of the square images the model takes: 227 for the paper's AlexNet, 32 for the small ones."""
+        """Side of the square images the model takes: 227 for the paper's AlexNet, 24 for cuda-convnet's CIFAR-10
+        networks (crops), 32 for the other small ones."""
+        if self.name in CUDA_CONVNET_MODELS:
+            return 24
         return self.kwargs.get("input_size", 227) if self.name == "alexnet" else 32
 
     def build(self, seed: int | None = None) -> nn.Module:
@@ -467,6 +474,10 @@ class ModelSpec:
             return model.to_grouped() if self.name == "cifar-alexnet-grouped" else model
         if self.name == "four-layer":
             return FourLayerCNN(**self.kwargs)
+        if self.name in CUDA_CONVNET_MODELS:
+            from .cuda_convnet import CudaConvnetCIFAR
+
+            return CudaConvnetCIFAR(self.name.removeprefix("cuda-convnet-"), **kwargs)
         raise ValueError(f"model must be one of {MODELS}, got {self.name!r}")
 
 

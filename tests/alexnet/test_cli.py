@@ -205,3 +205,21 @@ def test_documented_commands_parse():
             parser.parse_args(words)
         except SystemExit as err:
             raise AssertionError(f"python -m alexnet {' '.join(words)} does not parse") from err
+
+
+def test_cuda_convnet_models_are_refused_by_train_with_the_command_that_trains_them(tiny_cifar, tmp_path, capsys):
+    args = ["train", "--model", "cuda-convnet-13pct", "--data", str(tiny_cifar), "--out", str(tmp_path / "r")]
+    assert main(args) == 2
+    assert "python -m alexnet lrn-overlap --variant 13pct" in _error_line(capsys)
+
+
+def test_lrn_overlap_runs_a_short_study_and_refuses_to_replace_it(tiny_cifar, tmp_path, capsys):
+    out = tmp_path / "study"
+    args = ["lrn-overlap", "--data", str(tiny_cifar), "--variant", "13pct", "--seeds", "1", "--epochs", "1",
+            "--backend", "torch", "--out", str(out), "--quiet"]  # fmt: skip
+    from alexnet.experiments import lrn_overlap
+
+    assert main(args) == 0  # 48 training images: 9 of them held out as "batch 5"
+    assert "13pct: 1 of 1 runs finished" in capsys.readouterr().out
+    assert lrn_overlap.load(out / "results.json")["runs"]["13pct:0"]["finished"]
+    assert main(args) == 2 and "--resume" in _error_line(capsys)

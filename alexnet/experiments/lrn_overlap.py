@@ -1,0 +1,433 @@
+"""What LRN and overlapping pooling buy, measured on CIFAR-10 under cuda-convnet's own configurations.
+
+The paper (section 3.3): "On the CIFAR-10 dataset, a four-layer CNN achieved a 13% test error rate without
+normalization and 11% with normalization"; section 3.4: overlapping pooling lowers error and makes overfitting
+slightly harder. The networks are :mod:`alexnet.cuda_convnet`'s variants; this module is cuda-convnet's recipe
+and the study that runs them.
+
+The recipe (cuda-convnet's ``convdata.py``, ``layer.cu``/``weights.cuh`` and ``wiki/Methodology.wiki``):
+
+* inputs: random 24x24 crops of the 32x32 images and random horizontal flips, minus the centre 24x24 of the
+  training set's per-pixel mean image, on the raw 0-255 scale; evaluation on the centre crop, and "multiview":
+  the average softmax of 10 views (4 corners, the centre, and their mirror images);
+* the update: ``inc = mom * inc - eps * (mean gradient + wc * W); W += inc`` per layer, with epsW 0.001, epsB
+  0.002, momentum 0.9, weight decay ``wc`` on weights only (per layer: see ``Variant.weight_decay``), batch 128;
+  when the schedule divides epsW by 10 the momentum already accumulated is kept as it is (it is in weight units);
+* the schedule: train on "batches 1-4" (40,000 images) with "batch 5" (the other 10,000) held out for validation,
+  then on all 50,000, then epsW / 10, then / 100 (bias rates unchanged): 13pct 100 + 40 + 10 + 10 epochs,
+  11pct 350 + 150 + 10 + 10.
+
+The split is a fixed permutation of the training images (seed 0): cuda-convnet's batch files are not what the
+lab's JPEG folders hold, so "batch 5" is 10,000 images drawn once. The test set is evaluated after every epoch
+for the curves (train-test gap), but nothing is chosen on it: the schedule is fixed in advance.
+
+The study (:func:`run_study`) trains each variant for each seed, saving the run's whole state after every epoch
+and rewriting the results file, so a killed study continues (``resume``) where it stopped, to the same weights.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..cuda_convnet import LAYERS, CudaConvnetCIFAR, get_variant
+
+SCHEMA = "alexnet-lab/lrn-overlap/1"
+CROP, BORDER = 24, 4  # 24x24 crops of 32x32 images; the centre crop starts 4 pixels in
+
+
+# ----------------------------------------------------------------------------------------------- the schedule
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A stretch of epochs with one data range and one weight learning-rate factor."""
+
+    epochs: int
+    images: str  # "batches 1-4" (validation on batch 5) or "batches 1-5"
+    lr_factor: float  # epsW multiplier (biases keep theirs)
+
+
+SCHEDULES = {
+    "13pct": (Phase(100, "batches 1-4", 1.0), Phase(40, "batches 1-5", 1.0), Phase(10, "batches 1-5", 0.1),
+              Phase(10, "batches 1-5", 0.01)),
+    "11pct": (Phase(350, "batches 1-4", 1.0), Phase(150, "batches 1-5", 1.0), Phase(10, "batches 1-5", 0.1),
+              Phase(10, "batches 1-5", 0.01)),
+}  # fmt: skip
+
+
+def schedule_of(variant: str) -> tuple[Phase, ...]:
+    """11pct's long schedule for the 11pct net; 13pct's for it and its ablations."""
+    get_variant(variant)
+    return SCHEDULES["11pct" if variant == "11pct" else "13pct"]
+
+
+def total_epochs(schedule: tuple[Phase, ...]) -> int:
+    return sum(phase.epochs for phase in schedule)
+
+
+def phase_at(schedule: tuple[Phase, ...], epoch: int) -> Phase:
+    """The phase epoch ``epoch`` (1-based) trains in; an epoch past the end is an error."""
+    if epoch < 1:
+        raise ValueError(f"epoch must be >= 1, got {epoch}")
+    end = 0
+    for phase in schedule:
+        end += phase.epochs
+        if epoch <= end:
+            return phase
+    raise ValueError(f"epoch {epoch} is past the end of the schedule ({total_epochs(schedule)} epochs)")
+
+
+# ----------------------------------------------------------------------------------------------- the update rule
+
+
+class CudaConvnetSGD(torch.optim.Optimizer):
+    """cuda-convnet's update: ``inc = mom * inc - lr * (grad + wc * W); W += inc``, per parameter group.
+
+    Unlike ``torch.optim.SGD`` (which keeps the momentum in gradient units and multiplies it by the current lr),
+    the increment is kept in weight units, so a change of lr applies to new gradients only, as in cuda-convnet.
+    Groups: ``lr``, ``momentum``, ``weight_decay``.
+    """
+
+    def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0) -> None:
+        if lr <= 0 or not 0 <= momentum < 1 or weight_decay < 0:
+            raise ValueError(f"CudaConvnetSGD: need lr > 0, 0 <= momentum < 1, weight_decay >= 0; got lr={lr}, "
+                             f"momentum={momentum}, weight_decay={weight_decay}")  # fmt: skip
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if "inc" not in state:
+                    state["inc"] = torch.zeros_like(p)
+                inc = state["inc"]
+                inc.mul_(group["momentum"]).add_(p.grad, alpha=-group["lr"])
+                if group["weight_decay"]:
+                    inc.add_(p, alpha=-group["lr"] * group["weight_decay"])
+                p.add_(inc)
+        return None
+
+
+def param_groups(net: CudaConvnetCIFAR, eps_w: float = 0.001, eps_b: float = 0.002) -> list[dict]:
+    """One group per layer's weights (epsW, its wc) and one per layer's biases (epsB, no decay), as cuda-convnet."""
+    decay = net.weight_decay_of()
+    groups = []
+    for name in LAYERS:
+        layer = getattr(net, name)
+        groups.append(dict(params=[layer.weight], lr=eps_w, weight_decay=decay[name], name=f"{name}.weight",
+                           base_lr=eps_w, scales=True))  # fmt: skip
+        groups.append(dict(params=[layer.bias], lr=eps_b, weight_decay=0.0, name=f"{name}.bias", base_lr=eps_b,
+                           scales=False))  # fmt: skip
+    return groups
+
+
+def set_lr_factor(optimizer: torch.optim.Optimizer, factor: float) -> None:
+    """epsW times ``factor`` for the weight groups; biases keep their rate (cuda-convnet's schedule)."""
+    for group in optimizer.param_groups:
+        group["lr"] = group["base_lr"] * (factor if group["scales"] else 1.0)
+
+
+# ----------------------------------------------------------------------------------------------- the data
+
+
+@dataclass
+class Data:
+    """CIFAR-10 as uint8 tensors on the training device, split as cuda-convnet's batches."""
+
+    train: torch.Tensor  # (50000, 3, 32, 32) uint8, "batches 1-4" first, then "batch 5"
+    train_labels: torch.Tensor
+    test: torch.Tensor  # (10000, 3, 32, 32)
+    test_labels: torch.Tensor
+    mean: torch.Tensor  # (3, 24, 24) float32: the centre of the training set's per-pixel mean image
+    held_out: int  # the last ``held_out`` training images are "batch 5"
+
+    @classmethod
+    def from_tensors(cls, train, train_labels, test, test_labels, device="cpu", held_out: int | None = None) -> Data:
+        """``held_out`` of the training images (a fixed draw; default one fifth: 10,000 of CIFAR-10's 50,000)
+        become "batch 5"; the mean image is computed over all training images (cuda-convnet's batches.meta holds
+        the mean of batches 1-5)."""
+        held_out = len(train) // 5 if held_out is None else held_out
+        if train.dtype != torch.uint8 or train.dim() != 4 or tuple(train.shape[1:]) != (3, 32, 32):
+            raise ValueError(f"train must be uint8 (N, 3, 32, 32), got {train.dtype} {tuple(train.shape)}")
+        if not 0 < held_out < len(train):
+            raise ValueError(f"held_out must be in (0, {len(train)}), got {held_out}")
+        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
+        keep, val = order[: len(train) - held_out], order[len(train) - held_out :]
+        order = torch.cat([keep, val])
+        mean = train.double().mean(0)[:, BORDER : BORDER + CROP, BORDER : BORDER + CROP].float()
+        to = dict(device=device)
+        return cls(train[order].to(**to), train_labels[order].to(**to), test.to(**to), test_labels.to(**to),
+                   mean.to(**to), held_out)  # fmt: skip
+
+    def count(self, images: str) -> int:
+        """How many training images a phase trains on (they come first in ``train``)."""
+        return len(self.train) - self.held_out if images == "batches 1-4" else len(self.train)
+
+
+def crops(images: torch.Tensor, mean: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
+    """Random 24x24 crops with random horizontal flips (``gen``), or the centre crops (``gen`` None), of uint8
+    images (N, 3, 32, 32), minus ``mean``: float32 (N, 3, 24, 24) on the raw 0-255 scale."""
+    n, device = len(images), images.device
+    if gen is None:
+        return images[:, :, BORDER : BORDER + CROP, BORDER : BORDER + CROP].float() - mean
+    dy = torch.randint(0, 32 - CROP + 1, (n,), generator=gen).to(device)
+    dx = torch.randint(0, 32 - CROP + 1, (n,), generator=gen).to(device)
+    flip = (torch.rand(n, generator=gen) < 0.5).to(device)
+    steps = torch.arange(CROP, device=device)
+    rows = dy[:, None] + steps  # (N, 24)
+    cols = dx[:, None] + torch.where(flip[:, None], CROP - 1 - steps, steps)
+    out = images[torch.arange(n, device=device)[:, None, None, None], torch.arange(3, device=device)[None, :, None,
+                 None], rows[:, None, :, None], cols[:, None, None, :]]  # fmt: skip
+    return out.float() - mean
+
+
+def views(images: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+    """cuda-convnet's 10 test views of (N, 3, 32, 32) uint8 images: the 4 corner crops, the centre crop, and the
+    mirror image of each, as (10, N, 3, 24, 24) float32 minus ``mean``."""
+    corners = [(0, 0), (0, 32 - CROP), (32 - CROP, 0), (32 - CROP, 32 - CROP), (BORDER, BORDER)]
+    out = [images[:, :, y : y + CROP, x : x + CROP].float() - mean for y, x in corners]
+    out += [view.flip(-1) for view in out]  # the mirror image of a crop is the crop of the mirror image
+    return torch.stack(out)
+
+
+@torch.no_grad()
+def test_error(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, mean: torch.Tensor, *,
+               multiview: bool = False, batch_size: int = 500) -> float:  # fmt: skip
+    """Top-1 error on the centre crops, or (``multiview``) on the average softmax of the 10 views."""
+    net.eval()
+    wrong = 0
+    for first in range(0, len(images), batch_size):
+        chunk, y = images[first : first + batch_size], labels[first : first + batch_size]
+        if multiview:
+            stack = views(chunk, mean)
+            probs = F.softmax(net(stack.flatten(0, 1)), dim=1).view(10, len(chunk), -1).mean(0)
+        else:
+            probs = net(crops(chunk, mean, None))
+        wrong += int((probs.argmax(1) != y).sum())
+    return wrong / len(images)
+
+
+# ----------------------------------------------------------------------------------------------- one run
+
+
+def _run_key(variant: str, seed: int, epochs: int) -> dict:
+    return dict(variant=variant, seed=seed, epochs=epochs)
+
+
+def train_run(variant: str, seed: int, data: Data, *, epochs: int | None = None, batch_size: int = 128,
+              backend: str = "auto", state_path: str | Path | None = None, progress: bool = True,
+              on_epoch=None) -> dict:  # fmt: skip
+    """Train one network through its schedule (or its first ``epochs`` epochs); resumable from ``state_path``.
+
+    Per epoch: training error (on the augmented crops, as trained), validation error on "batch 5" while it is
+    held out, centre-crop test error, seconds. At the end: centre-crop and multiview test error.
+    ``on_epoch(record)`` runs after every epoch (the study rewrites its results file there).
+    """
+    from tqdm.auto import tqdm
+
+    schedule = schedule_of(variant)
+    epochs = total_epochs(schedule) if epochs is None else epochs
+    if not 1 <= epochs <= total_epochs(schedule):
+        raise ValueError(f"epochs must be in [1, {total_epochs(schedule)}] for {variant}, got {epochs}")
+    device = data.train.device
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = CudaConvnetCIFAR(variant, backend=backend).to(device)
+    optimizer = CudaConvnetSGD(param_groups(net), lr=0.001)
+    key = _run_key(variant, seed, epochs)
+    history, spent = [], 0.0
+    saved = _load_state(state_path, key)
+    if saved is not None:
+        net.load_state_dict(saved["net"])
+        optimizer.load_state_dict(saved["optimizer"])
+        history, spent = saved["history"], saved["wall_s"]
+    start = time.perf_counter() - spent
+    bar = tqdm(total=epochs, initial=len(history), desc=f"{variant} seed {seed}", unit="epoch", disable=not progress)
+    for epoch in range(len(history) + 1, epochs + 1):
+        phase = phase_at(schedule, epoch)
+        set_lr_factor(optimizer, phase.lr_factor)
+        count = data.count(phase.images)
+        gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)  # order, crops and flips of this epoch
+        order = torch.randperm(count, generator=gen).to(device)
+        epoch_start = time.perf_counter()
+        wrong, loss_sum = torch.zeros((), device=device), torch.zeros((), device=device)
+        net.train()
+        for first in range(0, count, batch_size):
+            index = order[first : first + batch_size]
+            x, y = crops(data.train[index], data.mean, gen), data.train_labels[index]
+            logits = net(x)
+            loss = F.cross_entropy(logits, y)  # the mini-batch mean gradient, as cuda-convnet's
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"{variant} seed {seed}: the loss became {loss.item()} in epoch {epoch}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            wrong += (logits.detach().argmax(1) != y).sum()
+            loss_sum += loss.detach() * len(y)
+        record = dict(epoch=epoch, images=phase.images, lr_factor=phase.lr_factor, train_error=wrong.item() / count,
+                      train_loss=loss_sum.item() / count, seconds=time.perf_counter() - epoch_start)  # fmt: skip
+        if phase.images == "batches 1-4":
+            held = slice(len(data.train) - data.held_out, None)
+            record["val_error"] = test_error(net, data.train[held], data.train_labels[held], data.mean)
+        record["test_error"] = test_error(net, data.test, data.test_labels, data.mean)
+        history.append(record)
+        if state_path is not None:
+            _save_state(state_path, key, net, optimizer, history, time.perf_counter() - start)
+        bar.update(1)
+        bar.set_postfix(train=f"{record['train_error']:.3f}", test=f"{record['test_error']:.3f}")
+        if on_epoch is not None:
+            on_epoch(dict(key, history=history, finished=False, wall_s=time.perf_counter() - start))
+    bar.close()
+    final = dict(centre=test_error(net, data.test, data.test_labels, data.mean),
+                 multiview=test_error(net, data.test, data.test_labels, data.mean, multiview=True))  # fmt: skip
+    seconds = [r["seconds"] for r in history]
+    return dict(key, history=history, finished=True, final_test_error=final,
+                seconds_per_epoch=statistics.median(seconds) if seconds else None,
+                wall_s=time.perf_counter() - start)  # fmt: skip
+
+
+def _save_state(path, key: dict, net, optimizer, history: list, wall_s: float) -> None:
+    from ..checkpoint import atomic_save
+
+    atomic_save(dict(key=key, net=net.state_dict(), optimizer=optimizer.state_dict(), history=history,
+                     wall_s=wall_s), path)  # fmt: skip
+
+
+def _load_state(path, key: dict) -> dict | None:
+    """The saved state of this very run, or None (no file, another run's, or a file cut short)."""
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # a state cut short: start the run over
+        return None
+    return state if state.get("key") == key else None
+
+
+# ----------------------------------------------------------------------------------------------- the study
+
+
+PLAN = (("13pct", 3), ("13pct+lrn", 3), ("13pct-nonoverlap", 3), ("11pct", 1))  # (variant, seeds), in run order
+
+
+def run_study(data: Data, out: str | Path, *, plan=PLAN, epochs: int | None = None, backend: str = "auto",
+              resume: bool = False, progress: bool = True, max_runs: int | None = None) -> dict:  # fmt: skip
+    """Every (variant, seed) of ``plan``, seed by seed (so that each variant gets its first seed early, and the
+    160-epoch networks before the 520-epoch one); writes
+    ``out/results.json`` after every epoch and keeps each run's state in ``out/state/`` until it finishes.
+
+    ``epochs``: cut every schedule short (tests, quick looks). ``resume``: continue the study in ``out``;
+    without it an ``out`` that holds results is refused. ``max_runs``: stop after this many runs this call.
+    """
+    out = Path(out)
+    path = out / "results.json"
+    if path.exists() and not resume:
+        raise FileExistsError(f"{path} exists: pass resume=True to continue that study, or use another folder")
+    results = load(path) if path.exists() else dict(schema=SCHEMA, runs={}, environment=_environment(data))
+    if path.exists() and results.get("epochs_override") != epochs:
+        raise ValueError(f"{path} was made with epochs={results.get('epochs_override')}, not {epochs}")
+    results["epochs_override"] = epochs
+    # Seed by seed, so each variant has a first seed early; the long (520-epoch) schedule after the short ones.
+    pairs = [(variant, seed, i) for i, (variant, seeds) in enumerate(plan) for seed in range(seeds)]
+    pairs.sort(key=lambda p: (total_epochs(schedule_of(p[0])), p[1], p[2]))
+    order = [(variant, seed) for variant, seed, _ in pairs]
+    done_now = 0
+    for variant, seed in order:
+        name = f"{variant}:{seed}"
+        if results["runs"].get(name, {}).get("finished"):
+            continue
+        if max_runs is not None and done_now >= max_runs:
+            break
+
+        def on_epoch(record, name=name):
+            results["runs"][name] = record
+            save(results, path)
+
+        state = out / "state" / f"{variant}-seed{seed}.pt"
+        state.parent.mkdir(parents=True, exist_ok=True)
+        results["runs"][name] = train_run(variant, seed, data, epochs=epochs, backend=backend, state_path=state,
+                                          progress=progress, on_epoch=on_epoch)  # fmt: skip
+        results["environment"] = _environment(data)
+        save(results, path)
+        state.unlink(missing_ok=True)
+        done_now += 1
+    return results
+
+
+def _environment(data: Data) -> dict:
+    device = data.train.device
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        threads = torch.get_num_threads()
+        name = f"{platform.machine()} CPU, {threads} thread{'s' * (threads > 1)}"
+    return dict(device=name, torch=torch.__version__, train_images=len(data.train), test_images=len(data.test))
+
+
+def save(results: dict, path: str | Path) -> Path:
+    """Written atomically: a study killed mid-write keeps the previous file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(results, indent=1) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def load(path: str | Path) -> dict:
+    results = json.loads(Path(path).read_text())
+    if results.get("schema") != SCHEMA:
+        raise ValueError(f"{path} is not an LRN/overlap study results file (schema {results.get('schema')!r})")
+    return results
+
+
+def summary(results: dict) -> list[dict]:
+    """Per variant: seeds finished, final centre / multiview test error (median, range), the train-test gap at
+    the last epoch, seconds per epoch (median), wall time."""
+    rows = []
+    by_variant: dict[str, list[dict]] = {}
+    for run in results["runs"].values():
+        by_variant.setdefault(run["variant"], []).append(run)
+    for variant, runs in by_variant.items():
+        done = [r for r in runs if r["finished"]]
+
+        def spread(values):
+            return dict(median=statistics.median(values), min=min(values), max=max(values)) if values else None
+
+        rows.append(dict(
+            variant=variant, seeds_finished=len(done), runs=len(runs),
+            epochs_done=[len(r["history"]) for r in runs],
+            centre=spread([r["final_test_error"]["centre"] for r in done]),
+            multiview=spread([r["final_test_error"]["multiview"] for r in done]),
+            gap=spread([r["history"][-1]["test_error"] - r["history"][-1]["train_error"] for r in done]),
+            seconds_per_epoch=spread([s["seconds"] for r in runs for s in r["history"]]),
+            wall_h=sum(r["wall_s"] for r in runs) / 3600,
+        ))  # fmt: skip
+    return rows
+
+
+
+def summary_line(row: dict) -> str:
+    """One variant of :func:`summary` as a sentence."""
+
+    def pct(spread):
+        if spread is None:
+            return "-"
+        return f"{spread['median']:.1%} ({spread['min']:.1%}-{spread['max']:.1%})"
+
+    seconds = row["seconds_per_epoch"]
+    return (f"{row['variant']}: {row['seeds_finished']} of {row['runs']} runs finished (epochs {row['epochs_done']}); "
+            f"test error centre {pct(row['centre'])}, multiview {pct(row['multiview'])}; train-test gap "
+            f"{pct(row['gap'])}; {seconds['median']:.0f} s/epoch; {row['wall_h']:.2f} h")  # fmt: skip

@@ -1,0 +1,231 @@
+"""cuda-convnet's CIFAR-10 networks and recipe (alexnet.cuda_convnet, alexnet.experiments.lrn_overlap): shapes and
+parameter counts from the cfg files, the locally connected layer against a float64 loop, the update rule by hand,
+the schedule, the multiview test, and a killed run resumed to the same weights."""
+
+import itertools
+
+import pytest
+import torch
+
+from alexnet.cuda_convnet import VARIANTS, CudaConvnetCIFAR, LocallyConnected2d, pooled_side
+from alexnet.experiments import lrn_overlap as study
+from alexnet.model import count_parameters
+
+
+def _hand_count(local3_filters: int) -> int:
+    """From the cfg files: conv 5x5 (64, 64), local 3x3 at each of 6x6 positions with a bias per output unit."""
+    conv1 = 3 * 5 * 5 * 64 + 64
+    conv2 = 64 * 5 * 5 * 64 + 64
+    local3 = 36 * (64 * 3 * 3) * local3_filters + 36 * local3_filters
+    local4 = 36 * (local3_filters * 3 * 3) * 32 + 36 * 32
+    fc10 = 32 * 6 * 6 * 10 + 10
+    return conv1 + conv2 + local3 + local4 + fc10
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_networks_take_24x24_crops_pool_to_12_and_6_and_have_the_cfg_files_parameter_count(variant):
+    net = CudaConvnetCIFAR(variant, backend="torch")
+    assert count_parameters(net) == _hand_count(64 if variant == "11pct" else 32)
+    sides = []
+    net.local3.register_forward_hook(lambda _m, inputs, _out: sides.append(inputs[0].shape[-1]))
+    net.conv2.register_forward_hook(lambda _m, inputs, _out: sides.append(inputs[0].shape[-1]))
+    assert net(torch.randn(2, 3, 24, 24)).shape == (2, 10)
+    assert sides == [12, 6]
+    with pytest.raises(ValueError, match=r"\(N, 3, 24, 24\)"):
+        net(torch.randn(2, 3, 32, 32))
+
+
+def test_the_13pct_counts_are_the_published_ones():
+    assert _hand_count(32) == 1_116_490 and _hand_count(64) == 2_112_970
+    assert pooled_side(24, 3, 2) == 12 and pooled_side(12, 3, 2) == 6 and pooled_side(24, 2, 2) == 12
+
+
+def _loop_reference(layer: LocallyConnected2d, x: torch.Tensor) -> torch.Tensor:
+    """y[n, f, i, j] = b[f, i, j] + sum_{c,u,v} W[i, j, f, c, u, v] x_pad[n, c, i s + u, j s + v], position by
+    position, in float64."""
+    w, b = layer.weight.double(), layer.bias.double()
+    x = torch.nn.functional.pad(x.double(), [layer.padding] * 4)
+    k, s, side = layer.kernel_size, layer.stride, layer.output_size
+    rows = []
+    for i in range(side):
+        cols = []
+        for j in range(side):
+            patch = x[:, :, i * s : i * s + k, j * s : j * s + k]  # (N, C, k, k)
+            cols.append(torch.einsum("ncuv,fcuv->nf", patch, w[i, j]) + b[:, i, j])
+        rows.append(torch.stack(cols, -1))
+    return torch.stack(rows, -2)
+
+
+@pytest.mark.parametrize("stride, padding, size", [(1, 1, 6), (2, 0, 7), (1, 0, 5)])
+def test_locally_connected_forward_and_backward_match_a_float64_loop(stride, padding, size):
+    torch.manual_seed(0)
+    layer = LocallyConnected2d(3, 4, 3, size, stride=stride, padding=padding, init_std=0.5)
+    with torch.no_grad():
+        layer.bias.normal_()
+    x = torch.randn(2, 3, size, size, requires_grad=True)
+    y = layer(x)
+    ref = _loop_reference(layer, x)
+    torch.testing.assert_close(y.double(), ref, rtol=1e-5, atol=1e-5)
+    dy = torch.randn_like(y)
+    grads = torch.autograd.grad(y, (x, layer.weight, layer.bias), dy)
+    ref_grads = torch.autograd.grad(ref, (x, layer.weight, layer.bias), dy.double())
+    for got, want in zip(grads, ref_grads):
+        torch.testing.assert_close(got.double(), want.double(), rtol=1e-5, atol=1e-5)
+
+
+def test_locally_connected_weights_are_not_shared_between_positions():
+    layer = LocallyConnected2d(1, 1, 1, 2, init_std=1.0)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([1.0, 2.0, 3.0, 4.0]).view(2, 2, 1, 1, 1, 1))
+    assert layer(torch.ones(1, 1, 2, 2)).flatten().tolist() == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_locally_connected_gradcheck_in_float64():
+    layer = LocallyConnected2d(2, 2, 3, 4, padding=1).double()
+    x = torch.randn(1, 2, 4, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(layer, (x,))
+
+
+def test_bad_sizes_are_clear_errors():
+    with pytest.raises(ValueError, match="does not fit input_size"):
+        LocallyConnected2d(3, 4, 5, 3)
+    with pytest.raises(ValueError, match="must be >= 1"):
+        LocallyConnected2d(0, 4, 3, 6)
+    with pytest.raises(ValueError, match=r"x must be \(N, 3, 6, 6\)"):
+        LocallyConnected2d(3, 4, 3, 6)(torch.randn(1, 3, 5, 5))
+    with pytest.raises(ValueError, match="variant must be one of"):
+        CudaConvnetCIFAR("12pct")
+
+
+def test_update_rule_keeps_the_increment_in_weight_units_by_hand():
+    w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    opt = study.CudaConvnetSGD([w], lr=0.1, momentum=0.9, weight_decay=0.5)
+    grads = [torch.tensor([0.2, 0.4]), torch.tensor([-1.0, 1.0])]
+    inc, expected = torch.zeros(2), torch.tensor([1.0, -2.0])
+    for step, g in enumerate(grads):
+        lr = 0.1 if step == 0 else 0.01  # the schedule divides epsW by 10 after the first step
+        opt.param_groups[0]["lr"] = lr
+        inc = 0.9 * inc - lr * (g + 0.5 * expected)  # inc = mom inc - eps (grad + wc W)
+        expected = expected + inc
+        w.grad = g.clone()
+        opt.step()
+    torch.testing.assert_close(w.detach(), expected)
+    # by hand: step 1: inc = -0.1 * (0.2 + 0.5, 0.4 - 1.0) = (-0.07, 0.06), w = (0.93, -1.94)
+    #          step 2: inc = 0.9 * inc - 0.01 * (-1 + 0.465, 1 - 0.97) = (-0.05765, 0.0537)
+    torch.testing.assert_close(w.detach(), torch.tensor([0.87235, -1.8863]))
+
+
+def test_param_groups_give_weights_epsw_and_decay_and_biases_epsb_only():
+    net = CudaConvnetCIFAR("11pct", backend="torch")
+    groups = {g["name"]: g for g in study.param_groups(net)}
+    assert groups["conv1.weight"]["weight_decay"] == 0 and groups["local3.weight"]["weight_decay"] == 0.004
+    assert groups["fc10.weight"]["weight_decay"] == 0.01 and groups["fc10.bias"]["weight_decay"] == 0
+    assert {g["lr"] for n, g in groups.items() if n.endswith("bias")} == {0.002}
+    opt = study.CudaConvnetSGD(study.param_groups(net), lr=0.001)
+    study.set_lr_factor(opt, 0.01)
+    assert {g["lr"] for g in opt.param_groups if g["name"].endswith("weight")} == {1e-5}
+    assert {g["lr"] for g in opt.param_groups if g["name"].endswith("bias")} == {0.002}  # biases keep theirs
+
+
+def test_schedules_change_data_range_and_rate_at_the_right_epochs():
+    s13, s11 = study.schedule_of("13pct"), study.schedule_of("11pct")
+    assert study.schedule_of("13pct-nonoverlap") == s13 and study.total_epochs(s13) == 160
+    assert study.total_epochs(s11) == 520
+    at = {e: study.phase_at(s13, e) for e in (1, 100, 101, 140, 141, 150, 151, 160)}
+    assert [at[e].images for e in (100, 101)] == ["batches 1-4", "batches 1-5"]
+    assert [at[e].lr_factor for e in (140, 141, 150, 151, 160)] == [1.0, 0.1, 0.1, 0.01, 0.01]
+    assert study.phase_at(s11, 350).images == "batches 1-4" and study.phase_at(s11, 351).images == "batches 1-5"
+    assert study.phase_at(s11, 501).lr_factor == 0.1 and study.phase_at(s11, 511).lr_factor == 0.01
+    with pytest.raises(ValueError, match="past the end of the schedule"):
+        study.phase_at(s13, 161)
+    with pytest.raises(ValueError, match="variant must be one of"):
+        study.schedule_of("nope")
+
+
+def test_crops_are_flipped_or_plain_windows_minus_the_mean():
+    images = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    mean = torch.rand(3, 24, 24) * 100
+    centre = study.crops(images, mean, None)
+    torch.testing.assert_close(centre, images[:, :, 4:28, 4:28].float() - mean)
+    out = study.crops(images, mean, torch.Generator().manual_seed(0)) + mean
+    for n in range(6):
+        windows = [images[n, :, y : y + 24, x : x + 24].float() for y, x in itertools.product(range(9), range(9))]
+        assert any(torch.equal(out[n], w) or torch.equal(out[n], w.flip(-1)) for w in windows)
+
+
+def test_multiview_averages_the_softmax_of_the_ten_views_on_a_hand_made_model():
+    class TopLeftPixel(torch.nn.Module):  # logits that depend on which view it is given
+        def forward(self, x):
+            v = x[:, 0, 0, 0]
+            return torch.stack([v, -v], 1) / 50
+
+    images = torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8)
+    labels = torch.tensor([0, 1, 0, 1, 0])
+    mean = torch.zeros(3, 24, 24)
+    corners = [(0, 0), (0, 8), (8, 0), (8, 8), (4, 4)]
+    probs = []
+    for y, x in corners:
+        crop = images[:, :, y : y + 24, x : x + 24].float()
+        for view in (crop, crop.flip(-1)):
+            probs.append(torch.softmax(TopLeftPixel()(view), 1))
+    expected = (torch.stack(probs).mean(0).argmax(1) != labels).float().mean().item()
+    got = study.test_error(TopLeftPixel(), images, labels, mean, multiview=True)
+    assert got == pytest.approx(expected)
+    centre = (TopLeftPixel()(images[:, :, 4:28, 4:28].float()).argmax(1) != labels).float().mean().item()
+    assert study.test_error(TopLeftPixel(), images, labels, mean) == pytest.approx(centre)
+
+
+def _tiny_data():
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.arange(64) % 10
+    train = (torch.rand(64, 3, 32, 32, generator=gen) * 60 + labels[:, None, None, None] * 20).to(torch.uint8)
+    test = train[:20].clone()
+    return study.Data.from_tensors(train, labels, test, labels[:20].clone(), held_out=16)
+
+
+def test_a_killed_run_resumes_to_the_same_weights(tmp_path):
+    data = _tiny_data()
+    whole = study.train_run("13pct+lrn", 0, data, epochs=3, batch_size=16, backend="torch", progress=False)
+
+    class Killed(Exception):
+        pass
+
+    def die_after_two(record):
+        if len(record["history"]) == 2:
+            raise Killed
+
+    state = tmp_path / "state.pt"
+    with pytest.raises(Killed):
+        study.train_run("13pct+lrn", 0, data, epochs=3, batch_size=16, backend="torch", progress=False,
+                        state_path=state, on_epoch=die_after_two)  # fmt: skip
+    resumed = study.train_run("13pct+lrn", 0, data, epochs=3, batch_size=16, backend="torch", progress=False,
+                              state_path=state)  # fmt: skip
+    strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
+    assert strip(resumed["history"]) == strip(whole["history"])
+    assert resumed["final_test_error"] == whole["final_test_error"]
+    assert [r["epoch"] for r in resumed["history"]] == [1, 2, 3] and "val_error" in resumed["history"][0]
+
+
+def test_the_study_writes_results_refuses_to_overwrite_and_resumes(tmp_path):
+    data = _tiny_data()
+    plan = (("13pct", 1), ("13pct-nonoverlap", 1))
+    results = study.run_study(data, tmp_path, plan=plan, epochs=1, backend="torch", progress=False, max_runs=1)
+    assert list(results["runs"]) == ["13pct:0"] and results["runs"]["13pct:0"]["finished"]
+    with pytest.raises(FileExistsError, match="resume=True"):
+        study.run_study(data, tmp_path, plan=plan, epochs=1, backend="torch", progress=False)
+    with pytest.raises(ValueError, match="epochs=1, not 2"):
+        study.run_study(data, tmp_path, plan=plan, epochs=2, backend="torch", progress=False, resume=True)
+    results = study.run_study(data, tmp_path, plan=plan, epochs=1, backend="torch", progress=False, resume=True)
+    assert sorted(results["runs"]) == ["13pct-nonoverlap:0", "13pct:0"]
+    assert not list((tmp_path / "state").iterdir())  # finished runs leave no state behind
+    rows = {r["variant"]: r for r in study.summary(study.load(tmp_path / "results.json"))}
+    assert rows["13pct"]["seeds_finished"] == 1 and rows["13pct"]["centre"]["median"] >= 0
+
+
+def test_the_study_runs_seed_by_seed_and_the_long_schedule_last(tmp_path, monkeypatch):
+    ran = []
+    monkeypatch.setattr(study, "train_run", lambda variant, seed, *a, **k: ran.append((variant, seed)) or dict(
+        variant=variant, seed=seed, finished=True, history=[], wall_s=0.0))  # fmt: skip
+    study.run_study(_tiny_data(), tmp_path, plan=study.PLAN, progress=False)
+    assert ran[:4] == [("13pct", 0), ("13pct+lrn", 0), ("13pct-nonoverlap", 0), ("13pct", 1)]
+    assert ran[-1] == ("11pct", 0) and len(ran) == 10
