@@ -154,10 +154,18 @@ class Data:
     held_out: int  # the last ``held_out`` training images are "batch 5"
 
     @classmethod
-    def from_tensors(cls, train, train_labels, test, test_labels, device="cpu", held_out: int | None = None) -> Data:
+    def from_tensors(cls, train, train_labels, test, test_labels, device="cpu", held_out: int | None = None, *,
+                     train_count: int | None = None, test_count: int | None = None) -> Data:  # fmt: skip
         """``held_out`` of the training images (a fixed draw; default one fifth: 10,000 of CIFAR-10's 50,000)
         become "batch 5"; the mean image is computed over all training images (cuda-convnet's batches.meta holds
-        the mean of batches 1-5)."""
+        the mean of batches 1-5). ``train_count`` / ``test_count``: a random sample of that many (fixed seed; an
+        image folder lists its images class by class, so its first images would be one or two classes)."""
+        if train_count is not None:
+            pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(1))[:train_count]
+            train, train_labels = train[pick], train_labels[pick]
+        if test_count is not None:
+            pick = torch.randperm(len(test), generator=torch.Generator().manual_seed(2))[:test_count]
+            test, test_labels = test[pick], test_labels[pick]
         held_out = len(train) // 5 if held_out is None else held_out
         if train.dtype != torch.uint8 or train.dim() != 4 or tuple(train.shape[1:]) != (3, 32, 32):
             raise ValueError(f"train must be uint8 (N, 3, 32, 32), got {train.dtype} {tuple(train.shape)}")
@@ -431,3 +439,87 @@ def summary_line(row: dict) -> str:
     return (f"{row['variant']}: {row['seeds_finished']} of {row['runs']} runs finished (epochs {row['epochs_done']}); "
             f"test error centre {pct(row['centre'])}, multiview {pct(row['multiview'])}; train-test gap "
             f"{pct(row['gap'])}; {seconds['median']:.0f} s/epoch; {row['wall_h']:.2f} h")  # fmt: skip
+
+
+def compare(results: dict, base: str, other: str, which: str = "multiview") -> dict:
+    """``other`` minus ``base`` in final test error (``"centre"`` or ``"multiview"``), paired by seed: the mean
+    difference, each seed's, and whether it is inside the seed noise (|mean| no larger than the spread of either
+    variant over its seeds). Only seeds both finished count."""
+    finals = {}
+    for run in results["runs"].values():
+        if run["finished"] and run["variant"] in (base, other):
+            finals.setdefault(run["variant"], {})[run["seed"]] = run["final_test_error"][which]
+    seeds = sorted(set(finals.get(base, {})) & set(finals.get(other, {})))
+    diffs = [finals[other][s] - finals[base][s] for s in seeds]
+    if not diffs:
+        return dict(base=base, other=other, which=which, seeds=[], differences=[], mean=None, inside_noise=None)
+    spreads = [max(v.values()) - min(v.values()) for v in (finals[base], finals[other]) if len(v) > 1]
+    noise = max(spreads) if spreads else None
+    mean = statistics.fmean(diffs)
+    return dict(base=base, other=other, which=which, seeds=seeds, differences=diffs, mean=mean,
+                std=statistics.stdev(diffs) if len(diffs) > 1 else None, noise=noise,
+                inside_noise=None if noise is None else abs(mean) <= noise)  # fmt: skip
+
+
+def plot(results: dict, path: str | Path | None = None):
+    """Left: test error per epoch of every run, one colour per variant (the data-range and rate changes marked).
+    Right: the train-test gap per epoch (test error minus training error): how much each variant overfits."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax_err, ax_gap) = plt.subplots(1, 2, figsize=(12, 4))
+    variants = sorted({run["variant"] for run in results["runs"].values()})
+    for run in results["runs"].values():
+        colour = f"C{variants.index(run['variant'])}"
+        epochs = [r["epoch"] for r in run["history"]]
+        label = run["variant"] if run["seed"] == min(
+            r["seed"] for r in results["runs"].values() if r["variant"] == run["variant"]) else None  # fmt: skip
+        ax_err.plot(epochs, [r["test_error"] for r in run["history"]], color=colour, label=label, lw=1)
+        ax_gap.plot(epochs, [r["test_error"] - r["train_error"] for r in run["history"]], color=colour, lw=1)
+    last = max((len(run["history"]) for run in results["runs"].values()), default=0)
+    boundaries = {sum(p.epochs for p in schedule_of(v)[: i + 1]) for v in variants for i in range(3)}
+    boundaries = {b for b in boundaries if b < last}  # only the changes the runs have reached
+    for ax in (ax_err, ax_gap):
+        for b in sorted(boundaries):
+            ax.axvline(b, color="grey", lw=0.6, ls=":")
+    ax_err.set(xlabel="epoch", ylabel="test error (centre crop)", ylim=(0, None),
+               title="test error per epoch (dotted: +batch 5, epsW/10, epsW/100)")  # fmt: skip
+    ax_gap.set(xlabel="epoch", ylabel="test error - training error",
+               title="train-test gap (training error: augmented crops, during the epoch)")  # fmt: skip
+    ax_err.legend(fontsize=9)
+    fig.tight_layout()
+    if path:
+        fig.savefig(path, dpi=110)
+    return fig
+
+
+def _pct(spread: dict | None) -> str:
+    if spread is None:
+        return "-"
+    if spread["min"] == spread["max"]:
+        return f"{spread['median']:.1%}"
+    return f"{spread['median']:.1%} ({spread['min']:.1%}-{spread['max']:.1%})"
+
+
+def markdown_summary(results: dict) -> str:
+    """:func:`summary` as a Markdown table: one row per variant, medians and ranges over its finished seeds."""
+    lines = ["| variant | runs finished | epochs done per run | test error, centre crop | multiview | train-test gap "
+             "(last epoch) | s/epoch | compute |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    for row in summary(results):
+        seconds = row["seconds_per_epoch"]
+        lines.append(f"| `{row['variant']}` | {row['seeds_finished']} of {row['runs']} | "
+                     f"{', '.join(map(str, row['epochs_done']))} | {_pct(row['centre'])} | {_pct(row['multiview'])} | "
+                     f"{_pct(row['gap'])} | {seconds['median']:.0f} | {row['wall_h']:.1f} h |")  # fmt: skip
+    device = results.get("environment", {}).get("device", "?")
+    return "\n".join(lines) + f"\n\nDevice: {device}. Medians over finished seeds, ranges in brackets."
+
+
+def comparison_line(result: dict) -> str:
+    """:func:`compare` as a sentence."""
+    name = f"{result['other']} - {result['base']} ({result['which']} test error)"
+    if result["mean"] is None:
+        return f"{name}: not measured yet (no seed has finished both)"
+    seeds = len(result["seeds"])
+    verdict = ("inside the seed noise" if result["inside_noise"] else "larger than the seed noise"
+               ) if result["inside_noise"] is not None else "one seed: no noise estimate yet"  # fmt: skip
+    each = ", ".join(f"{d:+.2%}" for d in result["differences"])
+    return f"{name}: {result['mean']:+.2%} on average over {seeds} seed{'s' * (seeds > 1)} ({each}); {verdict}"

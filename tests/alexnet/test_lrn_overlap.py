@@ -229,3 +229,54 @@ def test_the_study_runs_seed_by_seed_and_the_long_schedule_last(tmp_path, monkey
     study.run_study(_tiny_data(), tmp_path, plan=study.PLAN, progress=False)
     assert ran[:4] == [("13pct", 0), ("13pct+lrn", 0), ("13pct-nonoverlap", 0), ("13pct", 1)]
     assert ran[-1] == ("11pct", 0) and len(ran) == 10
+
+
+def _finished(variant, seed, multiview, history=()):
+    return dict(variant=variant, seed=seed, finished=True, final_test_error=dict(centre=multiview, multiview=multiview),
+                history=list(history) or [dict(epoch=1, train_error=0.1, test_error=multiview, seconds=1.0)],
+                wall_s=1.0)  # fmt: skip
+
+
+def test_compare_pairs_seeds_and_says_when_a_difference_is_inside_the_seed_noise():
+    runs = {f"{v}:{s}": _finished(v, s, e) for v, s, e in [
+        ("13pct", 0, 0.13), ("13pct", 1, 0.14), ("13pct", 2, 0.12),
+        ("13pct+lrn", 0, 0.125), ("13pct+lrn", 1, 0.135), ("13pct+lrn", 2, 0.13)]}  # fmt: skip
+    result = study.compare(dict(runs=runs), "13pct", "13pct+lrn")
+    assert result["seeds"] == [0, 1, 2] and result["differences"] == pytest.approx([-0.005, -0.005, 0.01])
+    assert result["mean"] == pytest.approx(0.0) and result["inside_noise"] is True
+    runs.update({f"13pct+lrn:{s}": _finished("13pct+lrn", s, e) for s, e in [(0, 0.10), (1, 0.105), (2, 0.095)]})
+    result = study.compare(dict(runs=runs), "13pct", "13pct+lrn")
+    assert result["mean"] == pytest.approx(-0.03) and result["inside_noise"] is False
+    assert study.compare(dict(runs=runs), "13pct", "11pct")["mean"] is None  # nothing to pair
+
+
+def test_plot_draws_every_run_and_the_gap():
+    history = [dict(epoch=e, train_error=0.5 / e, test_error=0.6 / e, seconds=1.0) for e in range(1, 4)]
+    runs = {"13pct:0": _finished("13pct", 0, 0.2, history), "13pct:1": _finished("13pct", 1, 0.2, history),
+            "11pct:0": _finished("11pct", 0, 0.2, history)}  # fmt: skip
+    fig = study.plot(dict(runs=runs))
+    errors, gaps = fig.axes
+    assert len(errors.get_lines()) == 3 and len(gaps.get_lines()) == 3  # 3 epochs: no phase change reached yet
+    long = [dict(epoch=e, train_error=0.1, test_error=0.2, seconds=1.0) for e in range(1, 161)]
+    fig = study.plot(dict(runs={"13pct:0": _finished("13pct", 0, 0.2, long)}))
+    assert len(fig.axes[0].get_lines()) == 1 + 3  # the run, then +batch 5 at 100, /10 at 140, /100 at 150
+    assert sorted(t.get_text() for t in errors.get_legend().get_texts()) == ["11pct", "13pct"]
+
+
+def test_summary_table_and_comparison_lines_say_what_has_run():
+    runs = {"13pct:0": _finished("13pct", 0, 0.13), "13pct+lrn:0": _finished("13pct+lrn", 0, 0.12)}
+    runs["13pct:1"] = dict(variant="13pct", seed=1, finished=False, wall_s=5.0,
+                           history=[dict(epoch=1, train_error=0.5, test_error=0.6, seconds=30.0)])  # fmt: skip
+    table = study.markdown_summary(dict(runs=runs, environment=dict(device="x86_64 CPU, 2 threads")))
+    assert "| `13pct` | 1 of 2 | 1, 1 | 13.0% | 13.0% |" in table and "x86_64 CPU" in table
+    line = study.comparison_line(study.compare(dict(runs=runs), "13pct", "13pct+lrn"))
+    assert "-1.00% on average over 1 seed" in line and "no noise estimate" in line
+    assert "not measured yet" in study.comparison_line(study.compare(dict(runs=runs), "13pct", "11pct"))
+
+
+def test_samples_of_a_class_sorted_folder_cover_every_class():
+    labels = torch.arange(1000) // 100  # an image folder: class by class
+    images = torch.zeros(1000, 3, 32, 32, dtype=torch.uint8)
+    data = study.Data.from_tensors(images, labels, images, labels, train_count=200, test_count=100)
+    assert len(data.train) == 200 and len(data.test) == 100 and data.held_out == 40
+    assert len(set(data.train_labels.tolist())) == 10 and len(set(data.test_labels.tolist())) == 10
