@@ -17,9 +17,7 @@ error and per-layer statistics (mean |W|, pre-activation std, tanh saturation / 
 
 from __future__ import annotations
 
-import json
 import math
-import platform
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
@@ -28,6 +26,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ._results import device_name, load_json, save_json
 from .recipes import ACTIVATIONS, Inputs, Recipe, build_network, get_recipe, input_statistics, layer_statistics
 from .recipes import param_groups as recipe_param_groups
 
@@ -285,12 +284,7 @@ def run_search(
 
 
 def _environment(settings: SearchSettings, train_images: int, inputs: Inputs) -> dict:
-    if settings.device.startswith("cuda"):
-        device_name = torch.cuda.get_device_name(torch.device(settings.device))
-    else:
-        threads = torch.get_num_threads()
-        device_name = f"{platform.machine()} CPU, {threads} thread{'s' * (threads > 1)}"
-    return dict(train_images=train_images, device_name=device_name, torch=torch.__version__,
+    return dict(train_images=train_images, device_name=device_name(settings.device), torch=torch.__version__,
                 input_std=inputs.scalar_std)  # fmt: skip
 
 
@@ -312,19 +306,11 @@ def result_paths(out: str | Path, recipe: str) -> tuple[Path, Path]:
 
 def save(results: dict, path: str | Path) -> Path:
     """Write the results atomically (a sweep killed mid-write keeps the previous file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(results, indent=1) + "\n")
-    tmp.replace(path)
-    return path
+    return save_json(results, path)
 
 
 def load(path: str | Path) -> dict:
-    results = json.loads(Path(path).read_text())
-    if results.get("schema") != SCHEMA:
-        raise ValueError(f"{path} is not a Figure 1 search results file (schema {results.get('schema')!r})")
-    return results
+    return load_json(path, SCHEMA, "a Figure 1 search results file")
 
 
 def describe(results: dict) -> str:

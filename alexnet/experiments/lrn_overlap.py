@@ -27,8 +27,6 @@ and rewriting the results file, so a killed study continues (``resume``) where i
 
 from __future__ import annotations
 
-import json
-import platform
 import statistics
 import time
 from dataclasses import dataclass
@@ -39,6 +37,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..cuda_convnet import LAYERS, CudaConvnetCIFAR, get_variant
+from ._results import device_name, load_json, save_json
 
 SCHEMA = "alexnet-lab/lrn-overlap/1"
 CROP, BORDER = 24, 4  # 24x24 crops of 32x32 images; the centre crop starts 4 pixels in
@@ -375,30 +374,17 @@ def run_study(data: Data, out: str | Path, *, plan=PLAN, epochs: int | None = No
 
 
 def _environment(data: Data) -> dict:
-    device = data.train.device
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-    else:
-        threads = torch.get_num_threads()
-        name = f"{platform.machine()} CPU, {threads} thread{'s' * (threads > 1)}"
-    return dict(device=name, torch=torch.__version__, train_images=len(data.train), test_images=len(data.test))
+    return dict(device=device_name(data.train.device), torch=torch.__version__, train_images=len(data.train),
+                test_images=len(data.test))  # fmt: skip
 
 
 def save(results: dict, path: str | Path) -> Path:
     """Written atomically: a study killed mid-write keeps the previous file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(results, indent=1) + "\n")
-    tmp.replace(path)
-    return path
+    return save_json(results, path)
 
 
 def load(path: str | Path) -> dict:
-    results = json.loads(Path(path).read_text())
-    if results.get("schema") != SCHEMA:
-        raise ValueError(f"{path} is not an LRN/overlap study results file (schema {results.get('schema')!r})")
-    return results
+    return load_json(path, SCHEMA, "an LRN/overlap study results file")
 
 
 def summary(results: dict) -> list[dict]:
