@@ -35,3 +35,15 @@ def device_name(device: str | torch.device) -> str:
         return torch.cuda.get_device_name(device)
     threads = torch.get_num_threads()
     return f"{platform.machine()} CPU, {threads} thread{'s' * (threads > 1)}"
+
+
+def load_run_state(path, key: dict) -> dict | None:
+    """A run's saved state (``torch.load(weights_only=True)``) when it is this very run's (its ``key`` matches),
+    else None: no file, another run's, or a file cut short (the run then starts over)."""
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # a state cut short: start the run over
+        return None
+    return state if state.get("key") == key else None

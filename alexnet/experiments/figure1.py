@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ._results import device_name, load_json, save_json
+from ._results import device_name, load_json, load_run_state, save_json
 from .recipes import ACTIVATIONS, Inputs, Recipe, build_network, get_recipe, input_statistics, layer_statistics
 from .recipes import param_groups as recipe_param_groups
 
@@ -122,7 +122,7 @@ def train_run(
     count = len(images)
     epochs, layers, diverged, pruned, spent = [], [], False, False, 0.0
     key = dict(settings.identity(), activation=activation, lr=lr, seed=seed)  # identity() names the recipe
-    saved = _load_run_state(state_path, key)
+    saved = load_run_state(state_path, key)
     if saved is not None:
         net.load_state_dict(saved["net"])
         optimizer.load_state_dict(saved["optimizer"])
@@ -179,17 +179,6 @@ def _save_run_state(path, key: dict, net, optimizer, epochs: list, layers: list,
     state = dict(key=key, net=net.state_dict(), optimizer=optimizer.state_dict(), epochs=epochs, layers=layers,
                  wall_s=wall_s)  # fmt: skip
     atomic_save(state, path)
-
-
-def _load_run_state(path, key: dict) -> dict | None:
-    """The saved state of this very run (same recipe, activation, lr, seed and settings), or None."""
-    if path is None or not Path(path).is_file():
-        return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # a state cut short: start the run over
-        return None
-    return state if state.get("key") == key else None
 
 
 def _key(run: dict) -> tuple:

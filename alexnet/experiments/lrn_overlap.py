@@ -37,7 +37,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..cuda_convnet import LAYERS, CudaConvnetCIFAR, get_variant
-from ._results import device_name, load_json, save_json
+from ._results import device_name, load_json, load_run_state, save_json
 
 SCHEMA = "alexnet-lab/lrn-overlap/1"
 CROP, BORDER = 24, 4  # 24x24 crops of 32x32 images; the centre crop starts 4 pixels in
@@ -255,7 +255,7 @@ def train_run(variant: str, seed: int, data: Data, *, epochs: int | None = None,
     optimizer = CudaConvnetSGD(param_groups(net), lr=0.001)
     key = _run_key(variant, seed, epochs)
     history, spent = [], 0.0
-    saved = _load_state(state_path, key)
+    saved = load_run_state(state_path, key)
     if saved is not None:
         net.load_state_dict(saved["net"])
         optimizer.load_state_dict(saved["optimizer"])
@@ -310,17 +310,6 @@ def _save_state(path, key: dict, net, optimizer, history: list, wall_s: float) -
 
     atomic_save(dict(key=key, net=net.state_dict(), optimizer=optimizer.state_dict(), history=history,
                      wall_s=wall_s), path)  # fmt: skip
-
-
-def _load_state(path, key: dict) -> dict | None:
-    """The saved state of this very run, or None (no file, another run's, or a file cut short)."""
-    if path is None or not Path(path).is_file():
-        return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # a state cut short: start the run over
-        return None
-    return state if state.get("key") == key else None
 
 
 # ----------------------------------------------------------------------------------------------- the study
