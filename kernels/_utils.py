@@ -55,6 +55,14 @@ def interpreter_enabled() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
+# Triton's interpreter in releases before 3.8 breaks on NumPy >= 2.4 (kernels/_compat.py says how and why).
+INTERPRETER_FIX = "not needed"
+if HAS_TRITON and interpreter_enabled():
+    from ._compat import fix_interpreter_index
+
+    INTERPRETER_FIX = fix_interpreter_index(triton.__version__)
+
+
 def resolve_backend(backend: str, x: torch.Tensor, op: str) -> str:
     """Turn ``backend="auto" | "triton" | "torch"`` into the one that runs for tensor ``x``.
 
@@ -238,14 +246,18 @@ def spatial_block(num_spatial: int, device: torch.device, rings: int = 1) -> tup
     Such a kernel keeps ``rings`` register rings of (next power of two >= size) x BLOCK values, so the block is
     sized by what fits in registers without spilling (ptxas, sm_80/sm_90, see benchmarks/kernel_report.py): 512
     positions for one ring (4 per thread at 4 warps: 32 registers of ring; at 1024 the fp16 forward spills), 256
-    for three (the backward kernels: 2 per thread, 48 registers of ring). AlexNet's 55x55 = 3025 planes still
-    give N * 6 programs. The interpreter pays per program, not per element, so on the CPU the whole plane goes in
-    one program (up to 16K elements).
+    for three (the backward kernels), one position per thread (8 warps): at two per thread (4 warps) the LRN
+    backward spilled 8 bytes on sm_80 under the ptxas of Triton 3.6 (CUDA 12.8), though not under 3.8's. AlexNet's
+    55x55 = 3025 planes still give N * 12 programs. The interpreter pays per program, not per element, so on the
+    CPU the whole plane goes in one program (up to 16K elements).
     """
     cap = (512 if rings == 1 else 256) if device.type == "cuda" else 16384
     block = min(triton.next_power_of_2(max(num_spatial, 1)), cap)
     block = max(block, 16)
-    num_warps = 4 if block >= 256 else (2 if block >= 128 else 1)
+    if rings == 1:
+        num_warps = 4 if block >= 256 else (2 if block >= 128 else 1)
+    else:
+        num_warps = max(1, min(8, block // 32))
     return block, num_warps
 
 
