@@ -23,12 +23,14 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import torch
 import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 from triton.runtime.jit import JITFunction
 
 import kernels
+from kernels._utils import spatial_block
 
 DTYPES = ("fp32", "fp16", "bf16", "fp64")
 
@@ -40,6 +42,13 @@ _POOL = dict(KH=3, KW=3, SH=2, SW=2, PH=0, PW=0)  # the paper's overlapping pool
 _FLAT = dict(CHANNELS_LAST=False, INDEX_64=False, BLOCK=1024)
 
 
+# What the LRN launchers pick for AlexNet's 55x55 plane on a GPU: (BLOCK_HW, num_warps) for one ring (forward)
+# and three (backward). The compile check builds each kernel with its launcher's warps, or ptxas judges a kernel
+# that never runs.
+_FORWARD_TILE = spatial_block(55 * 55, torch.device("cuda"), rings=1)
+_BACKWARD_TILE = spatial_block(55 * 55, torch.device("cuda"), rings=3)
+
+
 def _heavy_block(dtype: str) -> dict:
     """kernels._utils.flat_block(heavy=True, fp64=...): 256 elements per program, 128 in fp64."""
     return dict(BLOCK=128 if dtype == "fp64" else 256)
@@ -48,11 +57,13 @@ def _heavy_block(dtype: str) -> dict:
 SPECS = {
     "kernels.lrn._lrn_forward_kernel": dict(
         floats=("alpha", "beta", "beta_hi", "k"),
-        constexprs=lambda dt: dict(**_LRN, BLOCK_HW=512, ACC_FP64=dt == "fp64"),
+        constexprs=lambda dt: dict(**_LRN, BLOCK_HW=_FORWARD_TILE[0], ACC_FP64=dt == "fp64"),
+        num_warps=_FORWARD_TILE[1],
     ),
     "kernels.lrn._lrn_backward_kernel": dict(
         floats=("alpha", "beta", "beta_hi", "k"),
-        constexprs=lambda dt: dict(**_LRN, BLOCK_HW=256, ACC_FP64=dt == "fp64"),
+        constexprs=lambda dt: dict(**_LRN, BLOCK_HW=_BACKWARD_TILE[0], ACC_FP64=dt == "fp64"),
+        num_warps=_BACKWARD_TILE[1],
     ),
     "kernels.maxpool._max_pool2d_forward_kernel": dict(
         pointers={"argmax_ptr": "i8", "indices_ptr": "i64"},
@@ -70,7 +81,9 @@ SPECS = {
     "kernels.fused._relu_lrn_max_pool2d_backward_kernel": dict(
         floats=("alpha", "beta", "beta_hi", "k"),
         pointers={"argmax_ptr": "i8"},
-        constexprs=lambda dt: dict(**_LRN, **_POOL, CHANNELS_LAST=False, BLOCK_HW=256, ACC_FP64=dt == "fp64"),
+        constexprs=lambda dt: dict(**_LRN, **_POOL, CHANNELS_LAST=False, BLOCK_HW=_BACKWARD_TILE[0],
+                                   ACC_FP64=dt == "fp64"),
+        num_warps=_BACKWARD_TILE[1],
     ),
 }
 # Variants whose code differs enough to be worth compiling too: channels-last decoding and int64 indexing.
@@ -143,7 +156,8 @@ def compile_one(job: tuple[str, str, dict, int]) -> dict:
     src = ASTSource(fn, signature(fn, dtype, SPECS[qualname], constexprs), constexprs=constexprs)
     start = time.perf_counter()
     try:
-        compiled = triton.compile(src, target=GPUTarget("cuda", arch, 32), options=dict(num_warps=4))
+        options = dict(num_warps=SPECS[qualname].get("num_warps", 4))  # what its launcher uses on a GPU
+        compiled = triton.compile(src, target=GPUTarget("cuda", arch, 32), options=options)
         usage = ptxas_usage(compiled.asm["ptx"], arch)
     except Exception as err:  # report every failure, not just the first
         return dict(line=f"FAIL {label}: {type(err).__name__}: {err}", ok=False)
