@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test install browser clean clean-notebooks notebook-filter bench lint
+.PHONY: lab test install browser clean clean-notebooks notebook-filter bench lint oldest
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_lrn.py
 	$(BIN)/python benchmarks/bench_maxpool.py
 	$(BIN)/python benchmarks/bench_fused.py
+
+# The oldest releases the lab supports (the GPU machine's torch 2.11 / triton 3.6), tried on this CPU: builds its
+# own venv in ~/.cache/alexnet-lab (about 3 GB), writes benchmarks/results/oldest-supported.md. Not part of `make test`.
+oldest:
+	bash tools/oldest_supported.sh $(if $(OVERWRITE),--overwrite)
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check .

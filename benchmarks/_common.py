@@ -65,12 +65,16 @@ def time_ms(fn: Callable[[], object], device: torch.device, reps: int = 20) -> d
 
         p50, p20, p80 = triton.testing.do_bench(fn, quantiles=[0.5, 0.2, 0.8])
         return dict(ms=p50, ms_p20=p20, ms_p80=p80, runs=None)
+    if reps < 1:
+        raise ValueError(f"reps must be at least 1, got {reps}")
     fn()
     times = []
     for _ in range(reps):
         start = time.perf_counter()
         fn()
         times.append((time.perf_counter() - start) * 1e3)
+    if len(times) < 2:  # --reps 1 (a smoke run): no spread to report
+        return dict(ms=times[0], ms_p20=times[0], ms_p80=times[0], runs=len(times))
     q = statistics.quantiles(times, n=5)
     return dict(ms=statistics.median(times), ms_p20=q[0], ms_p80=q[3], runs=reps)
 

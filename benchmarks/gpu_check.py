@@ -1,20 +1,23 @@
 """The whole GPU validation in one command: kernel tests on CUDA, the benchmarks, and a short Figure 1 sweep.
 
 Made for a bare, offline GPU machine lent for a few minutes: system ``python3`` with torch, triton, pytest,
-hypothesis, numpy, matplotlib, pillow, tqdm and scikit-image already installed, no venv, no network. Run it from
-the repository root as ``PYTHONPATH=. bash benchmarks/gpu_check.sh OUTDIR`` (the shell script calls this file).
+pytest-xdist, hypothesis, numpy, matplotlib, pillow, tqdm and scikit-image already installed, no venv, no network.
+Run it from the repository root as ``PYTHONPATH=. bash benchmarks/gpu_check.sh OUTDIR`` (the shell script installs
+the carried wheels, then calls this file). ``bash benchmarks/gpu_check.sh --help`` gives the whole procedure: the
+preparation here (``--prepare``), the device call, and folding the results back in (``--fold``).
 
-Stages run in order, each under a time limit; a stage is skipped (and says why) when there is no CUDA device or
-when the total budget (``GPU_CHECK_BUDGET_S``, default 480 s) cannot cover its minimum. Every stage's elapsed
-time is printed as it ends. OUTDIR receives three files, small enough to copy back: ``SUMMARY.md`` (the README's
-tables, filled), ``summary.json`` (every stage's status and figures) and ``results.zip`` (every log, JSON, CSV
-and PNG the stages wrote). Fold them into the repository with::
+Stages run in order of what matters most (kernel correctness on CUDA, then the kernel benchmarks, then the
+training step), each under a time limit; a stage is skipped (and says why) when there is no CUDA device or when
+the total budget (``GPU_CHECK_BUDGET_S``, default 480 s) cannot cover its minimum. Every stage's elapsed time is
+printed as it ends. A stage stopped at its limit is ``timed out``: its results are incomplete, the summary says so
+at the top, and the check exits 3 (1 when a stage failed, 0 when every stage that could run passed). OUTDIR
+receives three files, small enough to copy back: ``SUMMARY.md`` (the README's tables, filled), ``summary.json``
+(every stage's status and figures) and ``results.zip`` (every log, JSON, CSV and PNG the stages wrote).
 
-    unzip OUTDIR/results.zip -d /tmp/gpu && cp /tmp/gpu/bench/* benchmarks/results/ && cp OUTDIR/SUMMARY.md \\
-        benchmarks/results/gpu-check-<device>.md
-
-``--dry-run`` replaces every stage's command with a trivial one (CI runs it on the CPU, so a typo here never
-wastes a GPU lease).
+``--cpu`` runs every stage's real command that can run without a GPU, on the CPU, with small settings (the kernel
+tests through Triton's interpreter, the benchmarks with ``--reps 2``, one epoch of the sweep): what
+``tools/oldest_supported.sh`` uses to try the check on the GPU machine's versions. ``--dry-run`` replaces every
+stage's command with a trivial one (CI runs it, so a typo here never wastes a GPU lease).
 """
 
 from __future__ import annotations
@@ -23,14 +26,22 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+WHEELS = ROOT / ".whl"  # wheels the GPU machine lacks (expecttest), carried by the device call; git ignores it
+GPU_DATA = ROOT / ".gpu-data"  # copies of the lab's data small enough to travel; git ignores it
+TRAVEL_LIMIT = 64 * 2**20  # what the device tool sends: tracked and untracked files plus the carried folders
+MISSING_WHEELS = {"expecttest": "0.3.0"}  # PyTorch's OpInfo database imports it; the GPU machine has none
+CIFAR_SUBSET = dict(train=1000, test=100)  # images per class: 11,000 files, about 11 MB
+SAMPLES_SUBSET = 512  # bench_data's --images
 
 
 def _shared(name: str) -> Path:
@@ -41,9 +52,16 @@ def _shared(name: str) -> Path:
     return ROOT / "shared" / "data" / name
 
 
-CIFAR_ZIP = _shared("cifar10-jpg.zip")
-SAMPLES_ZIP = _shared("imagenet-samples-256.zip")
+def _data(subset: str, full: str) -> Path:
+    """The carried subset when it is there (a GPU machine), else the lab's full file (a developer's checkout)."""
+    return GPU_DATA / subset if (GPU_DATA / subset).is_file() else _shared(full)
+
+
+CIFAR_ZIP = _data("cifar10-subset.zip", "cifar10-jpg.zip")
+SAMPLES_ZIP = _data(f"imagenet-samples-{SAMPLES_SUBSET}.zip", "imagenet-samples-256.zip")
 DEFAULT_BUDGET_S = 480.0
+DEFAULT_CPU_BUDGET_S = 3600.0
+EXIT_FAILED, EXIT_INCOMPLETE = 1, 3
 
 
 @dataclass
@@ -57,25 +75,49 @@ class Stage:
     env: dict = field(default_factory=dict)
 
 
-def stages(out: Path) -> list[Stage]:
+def xdist_workers(on_cpu: bool) -> int:
+    """pytest-xdist processes for the kernel tests: compiling ~300 specialisations one after another takes longer
+    than the stage's limit, so they compile in parallel (8 of the GPU machine's 16 cores; every core here)."""
+    try:
+        import xdist  # noqa: F401
+    except ImportError:
+        return 1
+    return min(os.cpu_count() or 1, 2 if on_cpu else 8)
+
+
+def stages(out: Path, on_cpu: bool = False) -> list[Stage]:
+    """The plan. On a GPU the benchmarks' own defaults; with ``on_cpu`` the same commands, small."""
     py = sys.executable
     bench = dict(ALEXNET_BENCH_OUT=str(out / "bench"))
+    reps = ["--reps", "2" if on_cpu else "10"]
+    workers = xdist_workers(on_cpu)
+    kernel_tests = [py, "-m", "pytest", "tests/kernels", "-q", "-p", "no:cacheprovider", "-m", "not slow",
+                    "--maxfail=25", f"--junitxml={out / 'kernel-tests.xml'}"]  # fmt: skip
+    if workers > 1:
+        kernel_tests += ["-n", str(workers)]
+    figure1 = [py, "-m", "alexnet", "relu-vs-tanh", "--recipe", "cuda-convnet", "--data", str(CIFAR_ZIP), "--quiet",
+               "--out", str(out / "figure1")]  # fmt: skip
+    if on_cpu:
+        figure1 += ["--device", "cpu", "--lrs", "0.002", "--seeds", "1", "--max-epochs", "1", "--subset", "2000"]
+    else:
+        figure1 += ["--device", "cuda", "--lrs", "0.001", "0.002", "0.004", "--seeds", "1", "--max-epochs", "40",
+                    "--subset", "10000"]
+    cpu = dict(needs_gpu=not on_cpu)
+    scale = 6 if on_cpu else 1  # limits on 2 CPU cores
     return [
         Stage("environment", [py, str(Path(__file__)), "--environment", str(out / "environment.json")], 30, 5, False),
         Stage("copy bandwidth", [py, str(Path(__file__)), "--bandwidth", str(out / "bandwidth.json")], 30, 5),
-        Stage("kernel tests on CUDA", [py, "-m", "pytest", "tests/kernels", "-q", "-x", "-p", "no:cacheprovider",
-                                       "-m", "not slow", f"--junitxml={out / 'kernel-tests.xml'}"], 170, 60),
-        Stage("bench_lrn", [py, "benchmarks/bench_lrn.py"], 45, 15, env=bench),
-        Stage("bench_maxpool", [py, "benchmarks/bench_maxpool.py"], 35, 10, env=bench),
-        Stage("bench_fused", [py, "benchmarks/bench_fused.py"], 45, 15, env=bench),
-        Stage("bench_train", [py, "benchmarks/bench_train.py", "--reps", "10"], 60, 20, env=bench),
-        Stage("bench_parallel", [py, "benchmarks/bench_parallel.py", "--reps", "10"], 40, 15, env=bench),
-        Stage("bench_data", [py, "benchmarks/bench_data.py", "--data", str(SAMPLES_ZIP)], 40, 15, needs=SAMPLES_ZIP,
-              env=bench),
-        Stage("figure1 (2-minute sweep)", [py, "-m", "alexnet", "relu-vs-tanh", "--recipe", "cuda-convnet", "--data",
-                                           str(CIFAR_ZIP), "--device", "cuda", "--lrs", "0.001", "0.002", "0.004",
-                                           "--seeds", "1", "--max-epochs", "40", "--quiet", "--out",
-                                           str(out / "figure1")], 120, 40, needs=CIFAR_ZIP),
+        Stage("kernel tests", kernel_tests, 200 * scale, 60, env={"TRITON_INTERPRET": "1"} if on_cpu else {}, **cpu),
+        Stage("bench_lrn", [py, "benchmarks/bench_lrn.py", *reps], 45 * scale, 15, env=bench, **cpu),
+        Stage("bench_maxpool", [py, "benchmarks/bench_maxpool.py", *reps], 35 * scale, 10, env=bench, **cpu),
+        Stage("bench_fused", [py, "benchmarks/bench_fused.py", *reps], 45 * scale, 15, env=bench, **cpu),
+        Stage("bench_train", [py, "benchmarks/bench_train.py", *reps], 60 * scale, 20, env=bench, **cpu),
+        Stage("bench_parallel", [py, "benchmarks/bench_parallel.py", *reps, *["--batch", "8"] * on_cpu],
+              40 * scale, 15, env=bench, **cpu),
+        Stage("bench_data", [py, "benchmarks/bench_data.py", "--data", str(SAMPLES_ZIP), "--images",
+                             str(SAMPLES_SUBSET), *["--threads", "2"] * on_cpu], 40 * scale, 15, needs=SAMPLES_ZIP,
+              env=bench, **cpu),
+        Stage("figure1 (2-minute sweep)", figure1, 120 * scale, 40, needs=CIFAR_ZIP, **cpu),
     ]  # fmt: skip
 
 
@@ -88,7 +130,11 @@ def cuda_available() -> bool:
 
 
 def run_stages(plan: list[Stage], out: Path, budget_s: float, has_gpu: bool, log=print) -> list[dict]:
-    """Run each stage (or skip it, saying why) within the budget; return one record per stage."""
+    """Run each stage (or skip it, saying why) within the budget; return one record per stage.
+
+    A record's status is ``passed``, ``failed (exit N)``, ``timed out`` (stopped at its limit: incomplete) or
+    ``skipped`` (with the reason: no CUDA device, absent data, or the budget).
+    """
     start = time.perf_counter()
     records = []
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
@@ -113,18 +159,61 @@ def run_stages(plan: list[Stage], out: Path, budget_s: float, has_gpu: bool, log
         limit = min(stage.limit_s, left)
         log_path = out / "logs" / (stage.name.split(" ")[0].replace("/", "-") + ".log")
         began = time.perf_counter()
+        record = dict(stage=stage.name)
         with log_path.open("w") as log_file:
             try:
                 code = subprocess.run(stage.command, cwd=ROOT, env={**env, **stage.env}, stdout=log_file,
                                       stderr=subprocess.STDOUT, timeout=limit).returncode  # fmt: skip
-                status = "passed" if code == 0 else f"failed (exit {code})"
+                record["status"] = "passed" if code == 0 else f"failed (exit {code})"
             except subprocess.TimeoutExpired:
-                status = f"stopped at its {limit:.0f} s limit"
+                record.update(status="timed out", reason=f"stopped at its {limit:.0f} s limit: results incomplete")
         seconds = time.perf_counter() - began
         tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or [""]
-        records.append(dict(stage=stage.name, status=status, seconds=round(seconds, 1), last_line=tail[0][-300:]))
-        log(f"[{time.perf_counter() - start:6.1f} s] {stage.name}: {status} in {seconds:.1f} s")
+        record.update(seconds=round(seconds, 1), last_line=tail[0][-300:])
+        records.append(record)
+        log(f"[{time.perf_counter() - start:6.1f} s] {stage.name}: {record['status']} in {seconds:.1f} s")
     return records
+
+
+def verdict(records: list[dict]) -> tuple[int, str]:
+    """The exit code and the summary's first line: failures, then stops at a limit and budget skips."""
+    failed = [r["stage"] for r in records if r["status"].startswith("failed")]
+    stopped = [r["stage"] for r in records if r["status"] == "timed out"]
+    squeezed = [r["stage"] for r in records if r["status"] == "skipped" and r["reason"].startswith("budget")]
+    parts = []
+    if failed:
+        parts.append(f"FAILED: {', '.join(failed)}")
+    if stopped:
+        parts.append(f"INCOMPLETE: {', '.join(stopped)} stopped at the stage's time limit")
+    if squeezed:
+        parts.append(f"NOT RUN for want of budget: {', '.join(squeezed)}")
+    if not parts:
+        return 0, "**Complete**: every stage that could run here passed."
+    return (EXIT_FAILED if failed else EXIT_INCOMPLETE), "**" + "; ".join(parts) + ".**"
+
+
+def test_counts(junit: Path) -> dict | None:
+    """Passed / failed / skipped from pytest's JUnit XML, overall and for PyTorch's OpInfo samples."""
+    try:
+        root = ET.parse(junit).getroot()
+    except (OSError, ET.ParseError):
+        return None
+    counts = {"all": dict(passed=0, failed=0, skipped=0), "opinfo": dict(passed=0, failed=0, skipped=0)}
+    skip_reasons = set()
+    for case in root.iter("testcase"):
+        outcome = "passed"
+        for child in case:
+            if child.tag in ("failure", "error"):
+                outcome = "failed"
+            elif child.tag == "skipped":
+                outcome = "skipped"
+                if "opinfo" in case.get("classname", ""):
+                    skip_reasons.add((child.get("message") or "")[:200])
+        counts["all"][outcome] += 1
+        if "opinfo" in case.get("classname", ""):
+            counts["opinfo"][outcome] += 1
+    counts["opinfo_skip_reasons"] = sorted(skip_reasons)
+    return counts
 
 
 # ----------------------------------------------------------------------------------------------- summary
@@ -149,15 +238,20 @@ def _bench_table(rows: list[dict]) -> list[str]:
     return lines
 
 
-def write_summary(out: Path, records: list[dict], budget_s: float) -> Path:
+def write_summary(out: Path, records: list[dict], budget_s: float, on_cpu: bool = False) -> Path:
     """SUMMARY.md from the stage records and whatever JSON the stages left in ``out``."""
     env = _load_json(out / "environment.json") or {}
     bandwidth = _load_json(out / "bandwidth.json") or {}
+    mode = " --cpu" if on_cpu else ""
     lines = [
-        f"# GPU check: {env.get('device', 'no CUDA device')}",
+        f"# GPU check: {env.get('device') or ('CPU only' if on_cpu else 'no CUDA device')}",
         "",
-        f"`PYTHONPATH=. bash benchmarks/gpu_check.sh OUTDIR`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        verdict(records)[1],
+        "",
+        f"`PYTHONPATH=. bash benchmarks/gpu_check.sh OUTDIR{mode}`, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
         f"budget {budget_s:.0f} s. torch {env.get('torch', '?')}, triton {env.get('triton', '?')}, "
+        f"torchvision {env.get('torchvision', '?')}, numpy {env.get('numpy', '?')}, "
         f"Python {env.get('python', platform.python_version())}.",
         "",
         "| stage | status | seconds | last line of its log |",
@@ -165,7 +259,17 @@ def write_summary(out: Path, records: list[dict], budget_s: float) -> Path:
     ]
     for r in records:
         detail = r.get("reason") or r.get("last_line", "")
-        lines.append(f"| {r['stage']} | {r['status']} | {r['seconds']} | {detail.replace('|', '/')} |")
+        alarming = r["status"] not in ("passed", "skipped") or r.get("reason", "").startswith("budget")
+        status = f"**{r['status']}**" if alarming else r["status"]
+        lines.append(f"| {r['stage']} | {status} | {r['seconds']} | {detail.replace('|', '/')} |")
+    counts = test_counts(out / "kernel-tests.xml")
+    if counts:
+        total, opinfo = counts["all"], counts["opinfo"]
+        lines += ["", f"Kernel tests: {total['passed']} passed, {total['failed']} failed, {total['skipped']} skipped; "
+                      f"of them PyTorch's OpInfo samples: {opinfo['passed']} passed, {opinfo['failed']} failed, "
+                      f"{opinfo['skipped']} skipped"
+                      + (f" ({'; '.join(counts['opinfo_skip_reasons'])})" if counts["opinfo_skip_reasons"] else "")
+                      + "."]  # fmt: skip
     if bandwidth:
         lines += ["", f"Measured device-to-device copy bandwidth: {bandwidth['copy_gbps']:.0f} GB/s "
                       f"({bandwidth['bytes'] / 1e9:.1f} GB copies, median of {bandwidth['runs']})."]  # fmt: skip
@@ -212,16 +316,21 @@ def pack(out: Path) -> list[Path]:
 
 
 def write_environment(path: Path) -> None:
+    import importlib.util
+
+    import numpy
     import torch
 
     info = dict(torch=torch.__version__, python=platform.python_version(), cuda=torch.version.cuda,
+                numpy=numpy.__version__,
                 device=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)  # fmt: skip
-    try:
-        import triton
-
-        info["triton"] = triton.__version__
-    except ImportError:
-        info["triton"] = None
+    for name in ("triton", "torchvision", "expecttest", "xdist"):
+        try:
+            module = __import__(name)
+            info[name] = getattr(module, "__version__", "installed")
+        except ImportError:
+            info[name] = None
+    info["expecttest_from"] = importlib.util.find_spec("expecttest").origin if info["expecttest"] else None
     try:
         info["nvidia_smi"] = subprocess.run(["nvidia-smi"], capture_output=True, text=True, timeout=20).stdout
     except (OSError, subprocess.TimeoutExpired):
@@ -253,10 +362,151 @@ def measure_bandwidth(path: Path, gigabytes: float = 2.0, runs: int = 20) -> Non
     print(json.dumps(result))
 
 
+# ----------------------------------------------------------------------------------------------- before and after
+
+
+PROCEDURE = """\
+The procedure, for a session lent a GPU machine through the device tool (one call, about 9 of its 15 minutes):
+
+ 1. Here, in the repository root (needs ../shared/data and the package registries):
+        bash benchmarks/gpu_check.sh --prepare
+    downloads the wheels that machine lacks (expecttest, for PyTorch's OpInfo samples) into .whl/, writes
+    .gpu-data/cifar10-subset.zip (1,000 training and 100 test images per class, from the lab's zip, which at
+    62 MiB would not travel) and .gpu-data/imagenet-samples-512.zip, checks that the working tree plus both
+    folders fit in the 64 MiB that travels, and prints the call below.
+ 2. The device call (then give_back unless you rerun at once):
+        run(command="PYTHONUNBUFFERED=1 PYTHONPATH=. bash benchmarks/gpu_check.sh $OUT",
+            carry=[".whl", ".gpu-data"], timeout_s=560)
+    The check's own budget is GPU_CHECK_BUDGET_S=480 s; a machine's start (a minute or more) is not in it.
+ 3. Here again, with the reply's files_at folder:
+        python3 benchmarks/gpu_check.py --fold FILES_AT
+    copies SUMMARY.md to benchmarks/results/gpu-check-<device>.md (summary.json beside it) and the benchmarks'
+    JSON, CSV and PNG from results.zip to benchmarks/results/ (never over an existing file unless --overwrite).
+    Commit them with the device's name in the message.
+
+Exit status: 0 every stage that could run passed, 1 a stage failed, 3 a stage stopped at its time limit or was
+not run for want of budget (the summary's first line says which), 2 a usage error.
+"""
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _write_zip_subset(src: Path, dest: Path, members: list[zipfile.ZipInfo], source: zipfile.ZipFile) -> None:
+    tmp = dest.with_name(dest.name + ".partial")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as out:
+        for info in members:
+            out.writestr(info.filename, source.read(info))
+    tmp.replace(dest)
+
+
+def cifar_subset(src: Path, dest: Path, per_class: dict[str, int] = CIFAR_SUBSET) -> int:
+    """The first ``per_class[split]`` images of each class of the lab's CIFAR-10 zip, same layout; returns the count."""
+    with zipfile.ZipFile(src) as zf:
+        groups: dict[tuple[str, str], list[zipfile.ZipInfo]] = {}
+        for info in zf.infolist():
+            parts = info.filename.split("/")
+            if len(parts) >= 3 and not info.is_dir() and parts[-3] in per_class:
+                groups.setdefault((parts[-3], parts[-2]), []).append(info)
+        if {split for split, _ in groups} != set(per_class):
+            raise ValueError(f"{src}: expected train/<class>/*.jpg and test/<class>/*.jpg inside, as the lab's zip has")
+        members = [i for (split, _), infos in sorted(groups.items()) for i in sorted(infos, key=lambda i: i.filename)
+                   [: per_class[split]]]  # fmt: skip
+        _write_zip_subset(src, dest, members, zf)
+    return len(members)
+
+
+def samples_subset(src: Path, dest: Path, count: int = SAMPLES_SUBSET) -> int:
+    """The first ``count`` images (in class order) of the lab's ImageNet samples zip, same layout."""
+    with zipfile.ZipFile(src) as zf:
+        images = sorted((i for i in zf.infolist() if not i.is_dir() and i.filename.lower().endswith((".jpeg", ".jpg"))),
+                        key=lambda i: i.filename)[:count]  # fmt: skip
+        if len(images) < count:
+            raise ValueError(f"{src}: {len(images)} images inside, {count} needed")
+        _write_zip_subset(src, dest, images, zf)
+    return len(images)
+
+
+def travel_size(carried: list[Path]) -> int:
+    """Bytes the device tool sends: tracked and untracked-but-not-ignored files, plus the carried folders."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, check=True).stdout.split(b"\0")  # fmt: skip
+    files = [ROOT / os.fsdecode(name) for name in listed if name]
+    files += [p for folder in carried if folder.is_dir() for p in folder.rglob("*")]
+    return sum(p.stat().st_size for p in files if p.is_file())
+
+
+def download_wheels(dest: Path, wheels: dict[str, str] = MISSING_WHEELS) -> list[Path]:
+    """Wheels for the GPU machine (CPython 3.12, x86-64), as the device tool's notes say to fetch them."""
+    dest.mkdir(exist_ok=True)
+    for name, version in wheels.items():
+        if any(dest.glob(f"{name}-{version}-*.whl")):
+            continue
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+                        "--python-version", "3.12", "--implementation", "cp", "--platform", "manylinux_2_28_x86_64",
+                        "--platform", "manylinux2014_x86_64", "-d", str(dest), f"{name}=={version}"],
+                       check=True)  # fmt: skip
+    return sorted(dest.glob("*.whl"))
+
+
+def prepare(log=print) -> int:
+    cifar, samples = _shared("cifar10-jpg.zip"), _shared("imagenet-samples-256.zip")
+    for path in (cifar, samples):
+        if not path.is_file():
+            log(f"gpu_check --prepare: {path} is absent (the lab's data, ../shared/data beside the repository)")
+            return 2
+    GPU_DATA.mkdir(exist_ok=True)
+    n = cifar_subset(cifar, GPU_DATA / "cifar10-subset.zip")
+    log(f"wrote {GPU_DATA / 'cifar10-subset.zip'}: {n} images")
+    n = samples_subset(samples, GPU_DATA / f"imagenet-samples-{SAMPLES_SUBSET}.zip")
+    log(f"wrote {GPU_DATA / f'imagenet-samples-{SAMPLES_SUBSET}.zip'}: {n} images")
+    wheels = download_wheels(WHEELS)
+    log(f"wheels in {WHEELS}: {', '.join(p.name for p in wheels)}")
+    size = travel_size([WHEELS, GPU_DATA])
+    log(f"what travels: {size / 2**20:.1f} MiB of the {TRAVEL_LIMIT / 2**20:.0f} MiB allowed")
+    if size > TRAVEL_LIMIT:
+        log("too large to travel: remove untracked files or runs/ from the tree first")
+        return 1
+    log("\n" + PROCEDURE.split(" 2. ", 1)[1].split(" 3. ", 1)[0].strip())
+    return 0
+
+
+def fold(files_at: Path, overwrite: bool = False, results: Path | None = None, log=print) -> int:
+    """Copy a check's SUMMARY.md, summary.json and benchmark files into benchmarks/results/."""
+    results = results or ROOT / "benchmarks" / "results"
+    summary = files_at / "SUMMARY.md"
+    if not summary.is_file() or not (files_at / "results.zip").is_file():
+        log(f"gpu_check --fold: {files_at} holds no SUMMARY.md and results.zip (the folder the device call returned)")
+        return 2
+    device = summary.read_text().splitlines()[0].removeprefix("# GPU check:").strip()
+    copies = {results / f"gpu-check-{slug(device)}.md": summary.read_bytes(),
+              results / f"gpu-check-{slug(device)}.json": (files_at / "summary.json").read_bytes()}  # fmt: skip
+    with zipfile.ZipFile(files_at / "results.zip") as zf:
+        for name in zf.namelist():
+            if name.startswith("bench/") and not name.endswith("/"):
+                copies[results / Path(name).name] = zf.read(name)
+    existing = [p for p in copies if p.exists()]
+    if existing and not overwrite:
+        log(f"gpu_check --fold: would replace {', '.join(p.name for p in existing)}; pass --overwrite to replace them")
+        return 2
+    for path, data in copies.items():
+        path.write_bytes(data)
+        log(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="bash benchmarks/gpu_check.sh", description=__doc__.split("\n\n")[0], epilog=PROCEDURE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
     parser.add_argument("outdir", nargs="?", help="empty (or new) folder for SUMMARY.md, summary.json, results.zip")
+    parser.add_argument("--cpu", action="store_true", help="run every stage that can run without a GPU, small")
     parser.add_argument("--dry-run", action="store_true", help="trivial stand-ins for every stage's command")
+    parser.add_argument("--prepare", action="store_true", help="step 1 below: wheels, data subsets, size check")
+    parser.add_argument("--fold", metavar="FILES_AT", help="step 3 below: copy a check's results into the repository")
+    parser.add_argument("--overwrite", action="store_true", help="with --fold: replace files already there")
     parser.add_argument("--environment", metavar="JSON", help=argparse.SUPPRESS)
     parser.add_argument("--bandwidth", metavar="JSON", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -266,29 +516,37 @@ def main(argv: list[str] | None = None) -> int:
     if args.bandwidth:
         measure_bandwidth(Path(args.bandwidth))
         return 0
+    if args.prepare:
+        return prepare()
+    if args.fold:
+        return fold(Path(args.fold), args.overwrite)
     if not args.outdir:
         parser.error("OUTDIR is required: PYTHONPATH=. bash benchmarks/gpu_check.sh OUTDIR")
     out = Path(args.outdir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         parser.error(f"{out} exists and is not an empty folder: results are never written over")
-    out.mkdir(parents=True, exist_ok=True)
+    default = DEFAULT_CPU_BUDGET_S if args.cpu else DEFAULT_BUDGET_S
     try:
-        budget = float(os.environ.get("GPU_CHECK_BUDGET_S", DEFAULT_BUDGET_S))
+        budget = float(os.environ.get("GPU_CHECK_BUDGET_S", default))
     except ValueError:
         parser.error(f"GPU_CHECK_BUDGET_S must be a number of seconds, got {os.environ['GPU_CHECK_BUDGET_S']!r}")
-    plan = stages(out)
+    out.mkdir(parents=True, exist_ok=True)
+    plan = stages(out, on_cpu=args.cpu)
     if args.dry_run:
         for stage in plan:
             stage.command = [sys.executable, "-c", f"print('dry run: {stage.name}')"]
     has_gpu = cuda_available() or os.environ.get("GPU_CHECK_PRETEND_GPU") == "1"
-    print(f"gpu_check: {'a CUDA device' if has_gpu else 'no CUDA device'}, budget {budget:.0f} s, writing {out}")
+    where = "on the CPU (--cpu)" if args.cpu else ("a CUDA device" if has_gpu else "no CUDA device")
+    print(f"gpu_check: {where}, budget {budget:.0f} s, writing {out}")
     records = run_stages(plan, out, budget, has_gpu)
-    (out / "summary.json").write_text(json.dumps(dict(budget_s=budget, stages=records), indent=1))
-    summary = write_summary(out, records, budget)
+    code, line = verdict(records)
+    (out / "summary.json").write_text(json.dumps(dict(budget_s=budget, cpu=args.cpu, exit=code, stages=records),
+                                                 indent=1))  # fmt: skip
+    summary = write_summary(out, records, budget, on_cpu=args.cpu)
     files = pack(out)
     print(f"gpu_check: wrote {', '.join(p.name for p in files)}; see {summary}")
-    failed = [r["stage"] for r in records if r["status"].startswith("failed")]
-    return 1 if failed else 0
+    print(f"gpu_check: {line.strip('*')}")
+    return code
 
 
 if __name__ == "__main__":

@@ -3,20 +3,33 @@
 #
 #     PYTHONPATH=. bash benchmarks/gpu_check.sh OUTDIR      # GPU_CHECK_BUDGET_S=480 by default
 #
-# Kernel tests on CUDA, copy bandwidth, bench_lrn/maxpool/fused/train/parallel and a short Figure 1 sweep, each
-# stage timed and skipped cleanly when the budget runs out; OUTDIR gets SUMMARY.md, summary.json, results.zip.
-# Details and how to fold the results into benchmarks/results/: benchmarks/gpu_check.py.
+# Kernel tests on CUDA (PyTorch's OpInfo samples too), copy bandwidth, bench_lrn/maxpool/fused/train/parallel/data
+# and a short Figure 1 sweep, each stage timed and skipped cleanly when the budget runs out; OUTDIR gets SUMMARY.md,
+# summary.json, results.zip. `--help` gives the whole procedure: `--prepare` here, the device call, `--fold` after.
+# Wheels carried in .whl/ (expecttest: that machine lacks it) are installed into a temporary folder first.
 set -euo pipefail
+usage="usage: PYTHONPATH=. bash benchmarks/gpu_check.sh OUTDIR [--cpu] [--dry-run] | --prepare | --fold FILES_AT | --help"
 if [ $# -lt 1 ]; then
-  echo "usage: PYTHONPATH=. bash benchmarks/gpu_check.sh OUTDIR [--dry-run]" >&2
+  echo "$usage" >&2
   exit 2
 fi
 args=()
+expect_path=1
 for arg in "$@"; do
   case "$arg" in
+    --prepare|--fold|--help|-h) expect_path=0; args+=("$arg") ;;
     --*) args+=("$arg") ;;
-    *) args+=("$(realpath -m "$arg")") ;;  # OUTDIR as the caller meant it, before we move to the repository root
+    *) args+=("$(realpath -m "$arg")") ;;  # a path as the caller meant it, before we move to the repository root
   esac
 done
 cd "$(dirname "$0")/.."
-exec "${PYTHON:-python3}" benchmarks/gpu_check.py "${args[@]}"
+python="${PYTHON:-python3}"
+wheels="${GPU_CHECK_WHEELS:-.whl}"
+if [ "$expect_path" = 1 ] && compgen -G "$wheels/*.whl" >/dev/null; then
+  site="$(mktemp -d "${TMPDIR:-/tmp}/alexnet-lab-wheels.XXXXXX")"
+  PIP_ROOT_USER_ACTION=ignore "$python" -m pip install -q --disable-pip-version-check --no-index --no-deps \
+    --no-compile --no-cache-dir --target "$site" "$wheels"/*.whl
+  export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
+  echo "gpu_check: installed $(cd "$wheels" && ls *.whl | tr '\n' ' ')into $site"
+fi
+exec "$python" benchmarks/gpu_check.py "${args[@]}"

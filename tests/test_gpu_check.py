@@ -6,6 +6,7 @@ like the real scripts', and the file count of OUTDIR. The stages' commands are r
 
 import json
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -24,8 +25,8 @@ def _module():
 def _run(*args, env=None, cwd=ROOT):
     import os
 
-    return subprocess.run(["bash", str(SCRIPT), *args], cwd=cwd, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHON": sys.executable, **(env or {})}
+    return subprocess.run(["bash", str(SCRIPT), *args], cwd=cwd, capture_output=True, text=True, timeout=120, env=env)
 
 
 def test_usage_without_outdir():
@@ -54,13 +55,16 @@ def test_dry_run_without_a_gpu_skips_the_gpu_stages_and_writes_three_files(tmp_p
         assert "logs/environment.log" in zf.namelist()
 
 
-def test_a_stage_is_skipped_when_the_budget_cannot_cover_it(tmp_path):
+def test_a_stage_is_skipped_when_the_budget_cannot_cover_it_and_the_check_says_incomplete(tmp_path):
     result = _run(str(tmp_path / "o"), "--dry-run", env={"GPU_CHECK_BUDGET_S": "50", "GPU_CHECK_PRETEND_GPU": "1"})
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 3, result.stderr  # incomplete, not passed
     stages = {s["stage"]: s for s in json.loads((tmp_path / "o" / "summary.json").read_text())["stages"]}
     assert stages["bench_lrn"]["status"] == "passed"
-    assert stages["kernel tests on CUDA"]["status"] == "skipped"  # needs 60 s of the 50
-    assert stages["kernel tests on CUDA"]["reason"].startswith("budget:")
+    assert stages["kernel tests"]["status"] == "skipped"  # needs 60 s of the 50
+    assert stages["kernel tests"]["reason"].startswith("budget:")
+    summary = (tmp_path / "o" / "SUMMARY.md").read_text().splitlines()
+    assert summary[2] == "**NOT RUN for want of budget: kernel tests.**"  # the first thing after the title
+    assert "gpu_check: NOT RUN for want of budget: kernel tests." in result.stdout
 
 
 def test_a_failing_stage_fails_the_check_and_a_slow_one_is_stopped(tmp_path):
@@ -72,8 +76,78 @@ def test_a_failing_stage_fails_the_check_and_a_slow_one_is_stopped(tmp_path):
         gpu_check.Stage("data", ["python3", "-c", "1"], 10, 0, needs_gpu=False, needs=tmp_path / "missing.zip"),
     ]
     records = gpu_check.run_stages(plan, tmp_path, 60, has_gpu=False, log=lambda line: None)
-    assert [r["status"] for r in records] == ["passed", "failed (exit 3)", "stopped at its 1 s limit", "skipped"]
+    assert [r["status"] for r in records] == ["passed", "failed (exit 3)", "timed out", "skipped"]
+    assert records[2]["reason"] == "stopped at its 1 s limit: results incomplete"
     assert records[3]["reason"].endswith("missing.zip is absent")
+    code, line = gpu_check.verdict(records)
+    assert code == gpu_check.EXIT_FAILED
+    assert line == "**FAILED: broken; INCOMPLETE: slow stopped at the stage's time limit.**"
+
+
+def test_a_stage_stopped_at_its_limit_makes_the_check_incomplete_not_passed(tmp_path):
+    gpu_check = _module()
+    plan = [gpu_check.Stage("slow", ["python3", "-c", "import time; time.sleep(30)"], 1, 0, needs_gpu=False)]
+    records = gpu_check.run_stages(plan, tmp_path, 60, has_gpu=False, log=lambda line: None)
+    assert gpu_check.verdict(records) == (3, "**INCOMPLETE: slow stopped at the stage's time limit.**")
+    text = gpu_check.write_summary(tmp_path, records, 60).read_text()
+    assert "| slow | **timed out** |" in text
+
+
+def test_skips_for_want_of_a_gpu_or_of_data_leave_the_check_complete():
+    gpu_check = _module()
+    records = [dict(stage="environment", status="passed"),
+               dict(stage="bench", status="skipped", reason="no CUDA device"),
+               dict(stage="data", status="skipped", reason="/x.zip is absent")]  # fmt: skip
+    assert gpu_check.verdict(records) == (0, "**Complete**: every stage that could run here passed.")
+
+
+def test_the_gpu_plan_compiles_in_parallel_and_puts_kernel_correctness_first(tmp_path, monkeypatch):
+    gpu_check = _module()
+    monkeypatch.setattr(gpu_check, "xdist_workers", lambda on_cpu: 8)
+    plan = gpu_check.stages(tmp_path)
+    names = [s.name for s in plan]
+    assert names[:6] == ["environment", "copy bandwidth", "kernel tests", "bench_lrn", "bench_maxpool", "bench_fused"]
+    assert names[6] == "bench_train"
+    kernel = plan[2]
+    assert kernel.command[kernel.command.index("-n") + 1] == "8" and "TRITON_INTERPRET" not in kernel.env
+    assert "-x" not in kernel.command  # every failure reported, not just the first
+    figure1 = plan[-1].command
+    assert figure1[figure1.index("--device") + 1] == "cuda" and figure1[figure1.index("--subset") + 1] == "10000"
+    monkeypatch.setattr(gpu_check, "xdist_workers", lambda on_cpu: 1)
+    assert "-n" not in gpu_check.stages(tmp_path)[2].command  # no pytest-xdist: one process
+
+
+def test_the_cpu_plan_runs_the_real_commands_small_and_without_a_gpu(tmp_path):
+    gpu_check = _module()
+    plan = {s.name: s for s in gpu_check.stages(tmp_path, on_cpu=True)}
+    assert plan["copy bandwidth"].needs_gpu  # CUDA events: nothing to measure on a CPU
+    others = [s for name, s in plan.items() if name not in ("environment", "copy bandwidth")]
+    assert not any(s.needs_gpu for s in others)
+    assert plan["kernel tests"].env == {"TRITON_INTERPRET": "1"}
+    for name in ("bench_lrn", "bench_maxpool", "bench_fused", "bench_train", "bench_parallel"):
+        command = plan[name].command
+        assert command[command.index("--reps") + 1] == "2", name
+    figure1 = plan["figure1 (2-minute sweep)"].command
+    assert figure1[figure1.index("--device") + 1] == "cpu" and figure1[figure1.index("--max-epochs") + 1] == "1"
+
+
+def test_kernel_test_counts_come_from_the_junit_report_with_opinfo_apart(tmp_path):
+    gpu_check = _module()
+    (tmp_path / "kernel-tests.xml").write_text(
+        '<testsuites><testsuite name="pytest">'
+        '<testcase classname="tests.kernels.test_lrn" name="a"/>'
+        '<testcase classname="tests.kernels.test_lrn" name="b"><failure message="wrong"/></testcase>'
+        '<testcase classname="tests.kernels.test_opinfo" name="c"/>'
+        '<testcase classname="tests.kernels.test_opinfo" name="d"><skipped message="expecttest is not installed"/>'
+        "</testcase></testsuite></testsuites>"
+    )
+    counts = gpu_check.test_counts(tmp_path / "kernel-tests.xml")
+    assert counts["all"] == dict(passed=2, failed=1, skipped=1)
+    assert counts["opinfo"] == dict(passed=1, failed=0, skipped=1)
+    assert counts["opinfo_skip_reasons"] == ["expecttest is not installed"]
+    text = gpu_check.write_summary(tmp_path, [], 480).read_text()
+    assert "Kernel tests: 2 passed, 1 failed, 1 skipped; of them PyTorch's OpInfo samples: 1 passed" in text
+    assert gpu_check.test_counts(tmp_path / "absent.xml") is None
 
 
 def test_summary_fills_the_tables_from_the_benchmarks_output(tmp_path):
@@ -98,3 +172,131 @@ def test_summary_fills_the_tables_from_the_benchmarks_output(tmp_path):
 def test_a_bad_budget_is_a_clear_error(tmp_path, budget):
     result = _run(str(tmp_path / "o"), "--dry-run", env={"GPU_CHECK_BUDGET_S": budget})
     assert result.returncode == 2 and "GPU_CHECK_BUDGET_S must be a number of seconds" in result.stderr
+
+
+# ----------------------------------------------------------------------------------------------- before and after
+
+
+def _wheel(folder: Path, name: str, version: str, source: str) -> Path:
+    """A minimal pure-Python wheel, as pip installs it (one module, its dist-info)."""
+    path = folder / f"{name}-{version}-py3-none-any.whl"
+    info = f"{name}-{version}.dist-info"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(f"{name}.py", source)
+        zf.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        zf.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr(f"{info}/RECORD", "")
+    return path
+
+
+def test_carried_wheels_are_installed_first_and_imported_by_the_stages(tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    _wheel(wheels, "expecttest", "9.9.9", "__version__ = '9.9.9-carried'\n")
+    result = _run("--environment", str(tmp_path / "env.json"), env={"GPU_CHECK_WHEELS": str(wheels)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "gpu_check: installed expecttest-9.9.9-py3-none-any.whl into" in result.stdout
+    env = json.loads((tmp_path / "env.json").read_text())
+    assert env["expecttest"] == "9.9.9-carried"  # the carried copy, ahead of any installed one
+    assert "alexnet-lab-wheels" in env["expecttest_from"]
+
+
+def test_help_gives_the_whole_procedure_with_the_device_call():
+    result = _run("--help")
+    assert result.returncode == 0
+    lines = ["bash benchmarks/gpu_check.sh --prepare", 'carry=[".whl", ".gpu-data"]', "timeout_s=560",
+              "python3 benchmarks/gpu_check.py --fold FILES_AT", "3 a stage stopped at its time limit"]  # fmt: skip
+    for needed in lines:
+        assert needed in result.stdout, needed
+
+
+def test_the_carried_folders_are_ignored_by_git_as_the_device_tool_requires():
+    ignored = subprocess.run(["git", "check-ignore", ".whl/x.whl", ".gpu-data/x.zip"], cwd=ROOT, capture_output=True,
+                             text=True)  # fmt: skip
+    assert ignored.stdout.split() == [".whl/x.whl", ".gpu-data/x.zip"]
+
+
+def _fake_cifar(path: Path, per_class: int) -> None:
+    with zipfile.ZipFile(path, "w") as zf:
+        for split in ("train", "test"):
+            for cls in ("cat", "dog"):
+                for i in range(per_class):
+                    zf.writestr(f"{split}/{cls}/{i:04d}.jpg", f"{split}{cls}{i}")
+
+
+def test_the_cifar_subset_keeps_the_layout_and_the_first_images_of_each_class(tmp_path):
+    gpu_check = _module()
+    _fake_cifar(tmp_path / "full.zip", 5)
+    n = gpu_check.cifar_subset(tmp_path / "full.zip", tmp_path / "sub.zip", dict(train=3, test=1))
+    with zipfile.ZipFile(tmp_path / "sub.zip") as zf:
+        names = zf.namelist()
+    assert n == len(names) == 8
+    assert "train/cat/0002.jpg" in names and "train/cat/0003.jpg" not in names and "test/dog/0000.jpg" in names
+    (tmp_path / "flat.zip").write_bytes(b"")
+    with zipfile.ZipFile(tmp_path / "flat.zip", "w") as zf:
+        zf.writestr("cat/0.jpg", "x")
+    with pytest.raises(ValueError, match="expected train/<class>"):
+        gpu_check.cifar_subset(tmp_path / "flat.zip", tmp_path / "bad.zip")
+    assert not (tmp_path / "bad.zip").exists()
+
+
+SHARED = ROOT.parent / "shared" / "data"
+
+
+@pytest.mark.skipif(not (SHARED / "cifar10-jpg.zip").is_file() or not (SHARED / "imagenet-samples-256.zip").is_file(),
+                    reason=f"the lab's data is not at {SHARED} (a fresh clone has no ../shared/data)")  # fmt: skip
+def test_the_real_subsets_are_read_by_the_labs_loaders_and_fit_in_what_travels(tmp_path, monkeypatch):
+    gpu_check = _module()
+    from alexnet.data import cifar10, find_images, resolve_folder
+
+    monkeypatch.setenv("ALEXNET_LAB_CACHE", str(tmp_path / "cache"))
+    assert gpu_check.cifar_subset(SHARED / "cifar10-jpg.zip", tmp_path / "c.zip") == 11_000
+    assert gpu_check.samples_subset(SHARED / "imagenet-samples-256.zip", tmp_path / "s.zip") == 512
+    train = cifar10(tmp_path / "c.zip", train=True)
+    assert len(train) == 10_000 and train.classes[0] == "airplane"
+    samples, classes = find_images(resolve_folder(tmp_path / "s.zip"))
+    assert len(samples) == 512 and len(classes) == 512
+    carried = tmp_path / "carried"
+    carried.mkdir()
+    for name in ("c.zip", "s.zip"):
+        (tmp_path / name).rename(carried / name)
+    assert gpu_check.travel_size([carried]) < gpu_check.TRAVEL_LIMIT
+
+
+def _check_output(folder: Path, device: str = "NVIDIA H200") -> Path:
+    folder.mkdir()
+    (folder / "SUMMARY.md").write_text(f"# GPU check: {device}\n\n**Complete**: ...\n")
+    (folder / "summary.json").write_text("{}")
+    with zipfile.ZipFile(folder / "results.zip", "w") as zf:
+        zf.writestr("bench/lrn-nvidia-h200.json", "{}")
+        zf.writestr("logs/bench_lrn.log", "log")
+    return folder
+
+
+def test_fold_copies_the_results_in_and_never_over_a_committed_one(tmp_path):
+    gpu_check = _module()
+    files_at, results = _check_output(tmp_path / "files"), tmp_path / "results"
+    results.mkdir()
+    lines = []
+    assert gpu_check.fold(files_at, results=results, log=lines.append) == 0
+    assert sorted(p.name for p in results.iterdir()) == ["gpu-check-nvidia-h200.json", "gpu-check-nvidia-h200.md",
+                                                         "lrn-nvidia-h200.json"]  # fmt: skip
+    (results / "lrn-nvidia-h200.json").write_text("committed")
+    assert gpu_check.fold(files_at, results=results, log=lines.append) == 2
+    assert "pass --overwrite" in lines[-1] and (results / "lrn-nvidia-h200.json").read_text() == "committed"
+    assert gpu_check.fold(files_at, overwrite=True, results=results, log=lines.append) == 0
+    assert (results / "lrn-nvidia-h200.json").read_text() == "{}"
+    assert gpu_check.fold(tmp_path, results=results, log=lines.append) == 2
+    assert "holds no SUMMARY.md and results.zip" in lines[-1]
+
+
+def test_a_benchmark_timed_once_reports_that_run_without_a_spread():
+    import torch
+
+    common = load_script(ROOT / "benchmarks" / "_common.py")
+    once = common.time_ms(lambda: None, torch.device("cpu"), reps=1)  # crashed with StatisticsError before
+    assert once["runs"] == 1 and once["ms"] == once["ms_p20"] == once["ms_p80"]
+    twice = common.time_ms(lambda: None, torch.device("cpu"), reps=2)
+    assert twice["runs"] == 2 and twice["ms_p20"] <= twice["ms_p80"]
+    with pytest.raises(ValueError, match="reps must be at least 1"):
+        common.time_ms(lambda: None, torch.device("cpu"), reps=0)
