@@ -226,6 +226,10 @@ def _load_json(path: Path) -> dict | None:
         return None
 
 
+def _cell(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def _bench_table(rows: list[dict]) -> list[str]:
     lines = ["| shape | dtype | pass | provider | ms (p20-p80) | GB/s | % of copy | x eager |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
@@ -285,7 +289,7 @@ def write_summary(out: Path, records: list[dict], budget_s: float, on_cpu: bool 
             else:
                 keys = list(rows[0])
                 lines += ["| " + " | ".join(keys) + " |", "|" + " --- |" * len(keys)]
-                lines += ["| " + " | ".join(str(r.get(k)) for k in keys) + " |" for r in rows]
+                lines += ["| " + " | ".join(_cell(r.get(k)) for k in keys) + " |" for r in rows]
     figure1 = sorted((out / "figure1").glob("results-*.json")) if (out / "figure1").is_dir() else []
     if figure1:
         sys.path.insert(0, str(ROOT))
@@ -365,7 +369,11 @@ def measure_bandwidth(path: Path, gigabytes: float = 2.0, runs: int = 20) -> Non
 # ----------------------------------------------------------------------------------------------- before and after
 
 
-PROCEDURE = """\
+DEVICE_CALL = (
+    'run(command="PYTHONUNBUFFERED=1 PYTHONPATH=. bash benchmarks/gpu_check.sh $OUT", carry=[".whl", ".gpu-data"], '
+    "timeout_s=560)"
+)
+PROCEDURE = f"""\
 The procedure, for a session lent a GPU machine through the device tool (one call, about 9 of its 15 minutes):
 
  1. Here, in the repository root (needs ../shared/data and the package registries):
@@ -375,8 +383,7 @@ The procedure, for a session lent a GPU machine through the device tool (one cal
     62 MiB would not travel) and .gpu-data/imagenet-samples-512.zip, checks that the working tree plus both
     folders fit in the 64 MiB that travels, and prints the call below.
  2. The device call (then give_back unless you rerun at once):
-        run(command="PYTHONUNBUFFERED=1 PYTHONPATH=. bash benchmarks/gpu_check.sh $OUT",
-            carry=[".whl", ".gpu-data"], timeout_s=560)
+        {DEVICE_CALL}
     The check's own budget is GPU_CHECK_BUDGET_S=480 s; a machine's start (a minute or more) is not in it.
  3. Here again, with the reply's files_at folder:
         python3 benchmarks/gpu_check.py --fold FILES_AT
@@ -545,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = write_summary(out, records, budget, on_cpu=args.cpu)
     files = pack(out)
     print(f"gpu_check: wrote {', '.join(p.name for p in files)}; see {summary}")
-    print(f"gpu_check: {line.strip('*')}")
+    print(f"gpu_check: {line.replace('**', '')}")
     return code
 
 

@@ -210,6 +210,12 @@ def test_help_gives_the_whole_procedure_with_the_device_call():
         assert needed in result.stdout, needed
 
 
+def test_the_readme_and_docs_give_the_same_device_call_as_the_script():
+    call = _module().DEVICE_CALL
+    for page in (ROOT / "README.md", ROOT / "docs" / "gpu.md"):
+        assert f"`{call}`" in page.read_text(), page.name
+
+
 def test_the_carried_folders_are_ignored_by_git_as_the_device_tool_requires():
     ignored = subprocess.run(["git", "check-ignore", ".whl/x.whl", ".gpu-data/x.zip"], cwd=ROOT, capture_output=True,
                              text=True)  # fmt: skip

@@ -199,6 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         results = list(pool.map(compile_one, jobs))
     print("\n".join(result["line"] for result in results))
+    spilled = sum(1 for result in results if "spill_stores" in result and not result["ok"])
+    failed = sum(1 for result in results if "spill_stores" not in result)
+    print(f"{len(results) - spilled - failed} passed, {spilled + failed} failed: {len(results)} variants compiled for "
+          f"sm_{', sm_'.join(map(str, args.arch))} ({spilled} spilled, {failed} did not build)")
     if args.json:
         Path(args.json).write_text(json.dumps([{k: v for k, v in r.items() if k != "line"} for r in results], indent=1))
     return 0 if all(result["ok"] for result in results) else 1
