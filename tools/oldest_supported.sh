@@ -3,6 +3,7 @@
 # numpy 2.5.2, Python 3.12), tried on this CPU:
 #
 #     bash tools/oldest_supported.sh [--overwrite]          # or: make oldest
+#     bash tools/oldest_supported.sh --build-only           # only the venv
 #
 # Builds a venv with those releases (once, in ~/.cache/alexnet-lab/oldest-venv; about 3 GB, as torch 2.11's wheel
 # brings its CUDA libraries), then runs, each timed:
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/.."
 TORCH=2.11.0 TRITON=3.6.0 TORCHVISION=0.26.0 NUMPY=2.5.2
 VENV="${OLDEST_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/alexnet-lab/oldest-venv}"
 REPORT=benchmarks/results/oldest-supported.md
-if [ -e "$REPORT" ] && [ "${1:-}" != "--overwrite" ]; then
+if [ -e "$REPORT" ] && [ "${1:-}" != "--overwrite" ] && [ "${1:-}" != "--build-only" ]; then
   echo "oldest_supported: $REPORT exists; pass --overwrite to replace it" >&2
   exit 2
 fi
@@ -45,6 +46,7 @@ if [ "$(cat "$VENV/.versions" 2>/dev/null)" != "$wanted" ]; then
   echo "oldest_supported: built $VENV in $(( $(date +%s) - started )) s"
 fi
 PY="$VENV/bin/python"
+[ "${1:-}" != "--build-only" ] || exit 0
 [ -n "$(ls .whl/expecttest-*.whl 2>/dev/null)" ] || python3 benchmarks/gpu_check.py --prepare >/dev/null
 
 work="$(mktemp -d)"
