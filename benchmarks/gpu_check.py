@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -161,11 +162,15 @@ def run_stages(plan: list[Stage], out: Path, budget_s: float, has_gpu: bool, log
         began = time.perf_counter()
         record = dict(stage=stage.name)
         with log_path.open("w") as log_file:
+            # Its own process group, so a stop at the limit also ends what it started (pytest-xdist's workers).
+            process = subprocess.Popen(stage.command, cwd=ROOT, env={**env, **stage.env}, stdout=log_file,
+                                       stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
             try:
-                code = subprocess.run(stage.command, cwd=ROOT, env={**env, **stage.env}, stdout=log_file,
-                                      stderr=subprocess.STDOUT, timeout=limit).returncode  # fmt: skip
+                code = process.wait(timeout=limit)
                 record["status"] = "passed" if code == 0 else f"failed (exit {code})"
             except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
                 record.update(status="timed out", reason=f"stopped at its {limit:.0f} s limit: results incomplete")
         seconds = time.perf_counter() - began
         tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or [""]

@@ -84,13 +84,34 @@ def test_a_failing_stage_fails_the_check_and_a_slow_one_is_stopped(tmp_path):
     assert line == "**FAILED: broken; INCOMPLETE: slow stopped at the stage's time limit.**"
 
 
-def test_a_stage_stopped_at_its_limit_makes_the_check_incomplete_not_passed(tmp_path):
+def test_a_stage_stopped_at_its_limit_makes_the_check_incomplete_and_ends_its_children(tmp_path):
+    import os
+    import time
+
     gpu_check = _module()
-    plan = [gpu_check.Stage("slow", ["python3", "-c", "import time; time.sleep(30)"], 1, 0, needs_gpu=False)]
+    pid_file = tmp_path / "child.pid"
+    # The stage starts a child of its own, as pytest -n starts its workers: the stop must end that one too.
+    script = (
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+        "time.sleep(60)\n"
+    )
+    plan = [gpu_check.Stage("slow", [sys.executable, "-c", script], 2, 0, needs_gpu=False)]
     records = gpu_check.run_stages(plan, tmp_path, 60, has_gpu=False, log=lambda line: None)
     assert gpu_check.verdict(records) == (3, "**INCOMPLETE: slow stopped at the stage's time limit.**")
     text = gpu_check.write_summary(tmp_path, records, 60).read_text()
     assert "| slow | **timed out** |" in text
+    child = int(pid_file.read_text())
+    for _ in range(50):  # reaped by init once killed
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(child, 9)
+        raise AssertionError("the stage's child outlived the stop")
 
 
 def test_skips_for_want_of_a_gpu_or_of_data_leave_the_check_complete():
