@@ -257,6 +257,9 @@ def _add_lrn_overlap(sub) -> None:
     study.add_argument("--device", default="cpu")
     study.add_argument("--backend", default="auto", choices=BACKENDS, help="how LRN and pooling run")
     study.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: torch's)")
+    study.add_argument("--memory-format", choices=("channels-last", "contiguous"), default="channels-last",
+                       help="for runs that begin now (fp32 either way; channels-last is 1.1-1.4x faster on a CPU); "
+                       "a run already begun keeps its own")  # fmt: skip
     study.add_argument("--out", default="runs/lrn_overlap", help="results folder (default: runs/lrn_overlap)")
     study.add_argument("--resume", action="store_true", help="continue the study whose results are in --out")
     study.add_argument("--quiet", action="store_true")
@@ -283,7 +286,8 @@ def cmd_lrn_overlap(args) -> int:
     data = lrn_overlap.Data.from_tensors(sets.train.images, sets.train.labels, sets.val.images, sets.val.labels,
                                          device=args.device)  # fmt: skip
     results = lrn_overlap.run_study(data, out, plan=plan, epochs=args.epochs, backend=args.backend,
-                                    resume=args.resume, progress=not args.quiet, max_runs=args.max_runs)  # fmt: skip
+                                    resume=args.resume, progress=not args.quiet, max_runs=args.max_runs,
+                                    memory_format=args.memory_format.replace("-", "_"))  # fmt: skip
     for row in lrn_overlap.summary(results):
         print(lrn_overlap.summary_line(row))
     print(f"saved {out / 'results.json'}")

@@ -75,7 +75,7 @@ def time_ms(fn: Callable[[], object], device: torch.device, reps: int = 20) -> d
         times.append((time.perf_counter() - start) * 1e3)
     if len(times) < 2:  # --reps 1 (a smoke run): no spread to report
         return dict(ms=times[0], ms_p20=times[0], ms_p80=times[0], runs=len(times))
-    q = statistics.quantiles(times, n=5)
+    q = statistics.quantiles(times, n=5, method="inclusive")  # within the measured range, even for 2 runs
     return dict(ms=statistics.median(times), ms_p20=q[0], ms_p80=q[3], runs=reps)
 
 

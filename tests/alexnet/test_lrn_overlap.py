@@ -231,6 +231,45 @@ def test_the_study_runs_seed_by_seed_and_the_long_schedule_last(tmp_path, monkey
     assert ran[-1] == ("11pct", 0) and len(ran) == 10
 
 
+def test_channels_last_trains_the_same_network_in_another_memory_format_and_resumes_in_it(tmp_path):
+    data = _tiny_data()
+    args = dict(epochs=2, batch_size=16, backend="torch", progress=False)
+    plain = study.train_run("13pct+lrn", 0, data, **args)
+    nhwc = study.train_run("13pct+lrn", 0, data, memory_format="channels_last", **args)
+    assert "memory_format" not in plain and nhwc["memory_format"] == "channels_last"
+    for a, b in zip(plain["history"], nhwc["history"]):  # fp32 either way: the same sums in another order
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4)
+    state = tmp_path / "state.pt"
+
+    def stop(record):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        study.train_run("13pct+lrn", 0, data, memory_format="channels_last", state_path=state, on_epoch=stop, **args)
+    assert torch.load(state, weights_only=True)["key"]["memory_format"] == "channels_last"
+    resumed = study.train_run("13pct+lrn", 0, data, memory_format="channels_last", state_path=state, **args)
+    strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
+    assert strip(resumed["history"]) == strip(nhwc["history"])  # exactly, in its own format
+    with pytest.raises(ValueError, match="memory_format must be one of"):
+        study.train_run("13pct", 0, data, memory_format="nhwc", **args)
+
+
+def test_a_run_begun_in_one_memory_format_continues_in_it(tmp_path, monkeypatch):
+    formats = {}
+
+    def fake_run(variant, seed, *a, memory_format, **k):
+        formats[f"{variant}:{seed}"] = memory_format
+        return dict(variant=variant, seed=seed, finished=True, history=[], wall_s=0.0)
+
+    monkeypatch.setattr(study, "train_run", fake_run)
+    begun = dict(variant="13pct", seed=0, epochs=160, history=[{}], finished=False, wall_s=1.0)  # no format: NCHW
+    study.save(dict(schema=study.SCHEMA, runs={"13pct:0": begun}, environment={}, epochs_override=None),
+               tmp_path / "results.json")  # fmt: skip
+    study.run_study(_tiny_data(), tmp_path, plan=(("13pct", 2),), resume=True, progress=False,
+                    memory_format="channels_last")  # fmt: skip
+    assert formats == {"13pct:0": "contiguous", "13pct:1": "channels_last"}
+
+
 def _finished(variant, seed, multiview, history=()):
     return dict(variant=variant, seed=seed, finished=True, final_test_error=dict(centre=multiview, multiview=multiview),
                 history=list(history) or [dict(epoch=1, train_error=0.1, test_error=multiview, seconds=1.0)],
