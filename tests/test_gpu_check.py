@@ -222,6 +222,15 @@ def test_carried_wheels_are_installed_first_and_imported_by_the_stages(tmp_path)
     assert "alexnet-lab-wheels" in env["expecttest_from"]
 
 
+def test_a_broken_wheel_is_reported_and_the_check_goes_on(tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    (wheels / "broken-1.0-py3-none-any.whl").write_bytes(b"not a zip")
+    result = _run("--environment", str(tmp_path / "env.json"), env={"GPU_CHECK_WHEELS": str(wheels)})
+    assert result.returncode == 0 and (tmp_path / "env.json").is_file()
+    assert "could not install the wheels" in result.stderr
+
+
 def test_help_gives_the_whole_procedure_with_the_device_call():
     result = _run("--help")
     assert result.returncode == 0
