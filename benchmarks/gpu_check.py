@@ -473,7 +473,11 @@ def prepare(log=print) -> int:
     log(f"wrote {GPU_DATA / 'cifar10-subset.zip'}: {n} images")
     n = samples_subset(samples, GPU_DATA / f"imagenet-samples-{SAMPLES_SUBSET}.zip")
     log(f"wrote {GPU_DATA / f'imagenet-samples-{SAMPLES_SUBSET}.zip'}: {n} images")
-    wheels = download_wheels(WHEELS)
+    try:
+        wheels = download_wheels(WHEELS)
+    except subprocess.CalledProcessError:
+        log(f"gpu_check --prepare: pip could not download {', '.join(MISSING_WHEELS)} (it needs the package index)")
+        return 1
     log(f"wheels in {WHEELS}: {', '.join(p.name for p in wheels)}")
     size = travel_size([WHEELS, GPU_DATA])
     log(f"what travels: {size / 2**20:.1f} MiB of the {TRAVEL_LIMIT / 2**20:.0f} MiB allowed")
