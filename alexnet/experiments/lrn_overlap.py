@@ -242,7 +242,9 @@ def _run_key(variant: str, seed: int, epochs: int, memory_format: str = "contigu
 
 def _input_format(net: nn.Module) -> torch.memory_format:
     """The memory format the network's first convolution holds its weights in, for its inputs to match."""
-    weight = next(m.weight for m in net.modules() if isinstance(m, nn.Conv2d))
+    weight = next((m.weight for m in net.modules() if isinstance(m, nn.Conv2d)), None)
+    if weight is None:
+        return torch.contiguous_format
     channels_last = weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
     return torch.channels_last if channels_last else torch.contiguous_format
 
