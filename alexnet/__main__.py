@@ -288,7 +288,7 @@ def cmd_lrn_overlap(args) -> int:
     results = lrn_overlap.run_study(data, out, plan=plan, epochs=args.epochs, backend=args.backend,
                                     resume=args.resume, progress=not args.quiet, max_runs=args.max_runs,
                                     memory_format=args.memory_format.replace("-", "_"))  # fmt: skip
-    for row in lrn_overlap.summary(results):
+    for row in lrn_overlap.summary(results, plan):
         print(lrn_overlap.summary_line(row))
     print(f"saved {out / 'results.json'}")
     return 0

@@ -404,21 +404,26 @@ def load(path: str | Path) -> dict:
     return load_json(path, SCHEMA, "an LRN/overlap study results file")
 
 
-def summary(results: dict) -> list[dict]:
+def summary(results: dict, plan=None) -> list[dict]:
     """Per variant: seeds finished, final centre / multiview test error (median, range), the train-test gap at
-    the last epoch, seconds per epoch (median), wall time."""
-    rows = []
-    by_variant: dict[str, list[dict]] = {}
+    the last epoch, seconds per epoch (median), wall time.
+
+    ``plan`` ((variant, seeds) pairs, e.g. :data:`PLAN`): a row for every planned variant, in the plan's order,
+    those not begun included, and ``runs`` counts the seeds planned; without it, the variants and runs begun.
+    """
+    by_variant: dict[str, list[dict]] = {variant: [] for variant, _ in plan or ()}
     for run in results["runs"].values():
         by_variant.setdefault(run["variant"], []).append(run)
+    planned = dict(plan or ())
+
+    def spread(values):
+        return dict(median=statistics.median(values), min=min(values), max=max(values)) if values else None
+
+    rows = []
     for variant, runs in by_variant.items():
         done = [r for r in runs if r["finished"]]
-
-        def spread(values):
-            return dict(median=statistics.median(values), min=min(values), max=max(values)) if values else None
-
         rows.append(dict(
-            variant=variant, seeds_finished=len(done), runs=len(runs),
+            variant=variant, seeds_finished=len(done), runs=max(planned.get(variant, 0), len(runs)),
             epochs_done=[len(r["history"]) for r in runs],
             centre=spread([r["final_test_error"]["centre"] for r in done]),
             multiview=spread([r["final_test_error"]["multiview"] for r in done]),
@@ -429,19 +434,15 @@ def summary(results: dict) -> list[dict]:
     return rows
 
 
-
 def summary_line(row: dict) -> str:
     """One variant of :func:`summary` as a sentence."""
 
-    def pct(spread):
-        if spread is None:
-            return "-"
-        return f"{spread['median']:.1%} ({spread['min']:.1%}-{spread['max']:.1%})"
-
     seconds = row["seconds_per_epoch"]
+    if not row["epochs_done"]:
+        return f"{row['variant']}: 0 of {row['runs']} runs finished (not begun)"
     return (f"{row['variant']}: {row['seeds_finished']} of {row['runs']} runs finished (epochs {row['epochs_done']}); "
-            f"test error centre {pct(row['centre'])}, multiview {pct(row['multiview'])}; train-test gap "
-            f"{pct(row['gap'])}; {seconds['median']:.0f} s/epoch; {row['wall_h']:.2f} h")  # fmt: skip
+            f"test error centre {_pct(row['centre'])}, multiview {_pct(row['multiview'])}; train-test gap "
+            f"{_pct(row['gap'])}; {seconds['median']:.0f} s/epoch; {row['wall_h']:.2f} h")  # fmt: skip
 
 
 def compare(results: dict, base: str, other: str, which: str = "multiview") -> dict:
@@ -503,17 +504,19 @@ def _pct(spread: dict | None) -> str:
     return f"{spread['median']:.1%} ({spread['min']:.1%}-{spread['max']:.1%})"
 
 
-def markdown_summary(results: dict) -> str:
-    """:func:`summary` as a Markdown table: one row per variant, medians and ranges over its finished seeds."""
+def markdown_summary(results: dict, plan=None) -> str:
+    """:func:`summary` as a Markdown table: one row per variant, medians and ranges over its finished seeds
+    (``plan``: as :func:`summary`'s, a row for every planned variant)."""
     lines = ["| variant | runs finished | epochs done per run | test error, centre crop | multiview | train-test gap "
              "(last epoch) | s/epoch | compute |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
-    for row in summary(results):
+    for row in summary(results, plan):
         seconds = row["seconds_per_epoch"]
+        per_epoch = f"{seconds['median']:.0f}" if seconds else "-"
         lines.append(f"| `{row['variant']}` | {row['seeds_finished']} of {row['runs']} | "
-                     f"{', '.join(map(str, row['epochs_done']))} | {_pct(row['centre'])} | {_pct(row['multiview'])} | "
-                     f"{_pct(row['gap'])} | {seconds['median']:.0f} | {row['wall_h']:.1f} h |")  # fmt: skip
+                     f"{', '.join(map(str, row['epochs_done'])) or 'not begun'} | {_pct(row['centre'])} | "
+                     f"{_pct(row['multiview'])} | {_pct(row['gap'])} | {per_epoch} | {row['wall_h']:.1f} h |")  # fmt: skip
     device = results.get("environment", {}).get("device", "?")
-    return "\n".join(lines) + f"\n\nDevice: {device}. Medians over finished seeds, ranges in brackets."
+    return "\n".join(lines) + f"\n\nDevice: {device}. Medians over finished seeds, ranges in parentheses."
 
 
 def comparison_line(result: dict) -> str:

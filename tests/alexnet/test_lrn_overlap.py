@@ -308,6 +308,12 @@ def test_summary_table_and_comparison_lines_say_what_has_run():
                            history=[dict(epoch=1, train_error=0.5, test_error=0.6, seconds=30.0)])  # fmt: skip
     table = study.markdown_summary(dict(runs=runs, environment=dict(device="x86_64 CPU, 2 threads")))
     assert "| `13pct` | 1 of 2 | 1, 1 | 13.0% | 13.0% |" in table and "x86_64 CPU" in table
+    planned = study.summary(dict(runs=runs), study.PLAN)  # every planned variant, counted against its seeds
+    assert [row["variant"] for row in planned] == [variant for variant, _ in study.PLAN]
+    table = study.markdown_summary(dict(runs=runs), plan=study.PLAN)
+    assert "| `13pct` | 1 of 3 | 1, 1 | 13.0% | 13.0% |" in table
+    assert "| `11pct` | 0 of 1 | not begun | - | - | - | - | 0.0 h |" in table
+    assert study.summary_line(planned[2]) == "13pct-nonoverlap: 0 of 3 runs finished (not begun)"
     line = study.comparison_line(study.compare(dict(runs=runs), "13pct", "13pct+lrn"))
     assert "-1.00% on average over 1 seed" in line and "no noise estimate" in line
     assert "not measured yet" in study.comparison_line(study.compare(dict(runs=runs), "13pct", "11pct"))
