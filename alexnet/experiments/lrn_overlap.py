@@ -514,7 +514,8 @@ def markdown_summary(results: dict, plan=None) -> str:
         per_epoch = f"{seconds['median']:.0f}" if seconds else "-"
         lines.append(f"| `{row['variant']}` | {row['seeds_finished']} of {row['runs']} | "
                      f"{', '.join(map(str, row['epochs_done'])) or 'not begun'} | {_pct(row['centre'])} | "
-                     f"{_pct(row['multiview'])} | {_pct(row['gap'])} | {per_epoch} | {row['wall_h']:.1f} h |")  # fmt: skip
+                     f"{_pct(row['multiview'])} | {_pct(row['gap'])} | {per_epoch} | "
+                     f"{row['wall_h']:.1f} h |")  # fmt: skip
     device = results.get("environment", {}).get("device", "?")
     return "\n".join(lines) + f"\n\nDevice: {device}. Medians over finished seeds, ranges in parentheses."
 
