@@ -347,12 +347,15 @@ def run_study(data: Data, out: str | Path, *, plan=PLAN, epochs: int | None = No
               memory_format: str = "contiguous") -> dict:  # fmt: skip
     """Every (variant, seed) of ``plan``, seed by seed (so that each variant gets its first seed early, and the
     160-epoch networks before the 520-epoch one); writes
-    ``out/results.json`` after every epoch and keeps each run's state in ``out/state/`` until it finishes.
+    ``out/results.json`` after every epoch, keeps each run's state in ``out/state/`` until it finishes, and
+    redraws ``out/curves.png`` (:func:`plot`) after every finished run.
 
     ``epochs``: cut every schedule short (tests, quick looks). ``resume``: continue the study in ``out``;
     without it an ``out`` that holds results is refused. ``max_runs``: stop after this many runs this call.
     ``memory_format``: for runs that begin now (see :func:`train_run`); a run already begun keeps its own.
     """
+    import matplotlib.pyplot as plt
+
     out = Path(out)
     path = out / "results.json"
     if path.exists() and not resume:
@@ -386,6 +389,7 @@ def run_study(data: Data, out: str | Path, *, plan=PLAN, epochs: int | None = No
         results["environment"] = _environment(data)
         save(results, path)
         state.unlink(missing_ok=True)
+        plt.close(plot(results, out / "curves.png"))  # the curves of every run so far, beside the results
         done_now += 1
     return results
 

@@ -211,12 +211,14 @@ def test_the_study_writes_results_refuses_to_overwrite_and_resumes(tmp_path):
     plan = (("13pct", 1), ("13pct-nonoverlap", 1))
     results = study.run_study(data, tmp_path, plan=plan, epochs=1, backend="torch", progress=False, max_runs=1)
     assert list(results["runs"]) == ["13pct:0"] and results["runs"]["13pct:0"]["finished"]
+    first_curves = (tmp_path / "curves.png").read_bytes()  # drawn after every finished run
     with pytest.raises(FileExistsError, match="resume=True"):
         study.run_study(data, tmp_path, plan=plan, epochs=1, backend="torch", progress=False)
     with pytest.raises(ValueError, match="epochs=1, not 2"):
         study.run_study(data, tmp_path, plan=plan, epochs=2, backend="torch", progress=False, resume=True)
     results = study.run_study(data, tmp_path, plan=plan, epochs=1, backend="torch", progress=False, resume=True)
     assert sorted(results["runs"]) == ["13pct-nonoverlap:0", "13pct:0"]
+    assert (tmp_path / "curves.png").read_bytes() != first_curves  # redrawn with the second run
     assert not list((tmp_path / "state").iterdir())  # finished runs leave no state behind
     rows = {r["variant"]: r for r in study.summary(study.load(tmp_path / "results.json"))}
     assert rows["13pct"]["seeds_finished"] == 1 and rows["13pct"]["centre"]["median"] >= 0
