@@ -47,3 +47,19 @@ def test_the_readmes_shipped_weights_and_figure3_numbers_are_the_committed_ones(
     runs = json.loads((RESULTS / "figure3" / "colour-specificity-runs.json").read_text())
     split = sum(runs["split"].values())
     assert f"columns differ (p < {runs['alpha']:g}) in **{split} of {len(runs['split'])}** runs" in README
+
+
+def test_lrn_overlap_tables_and_the_readme_row_are_the_committed_results():
+    from alexnet.experiments import lrn_overlap
+
+    results = lrn_overlap.load(RESULTS / "lrn_overlap" / "results.json")
+    page = (ROOT / "docs" / "lrn_overlap.md").read_text()
+    assert lrn_overlap.markdown_summary(results, lrn_overlap.PLAN).split("\n\nDevice")[0] in page
+    assert lrn_overlap.curve_table(results) in page
+    finished = {run["variant"]: run for name, run in results["runs"].items() if run["seed"] == 0 and run["finished"]}
+    for run in finished.values():
+        assert f"**{run['final_test_error']['multiview']:.1%}**" in README, f"the README lacks {run['variant']}'s"
+    if {"13pct", "13pct+lrn"} <= finished.keys():
+        for which in ("multiview", "centre"):
+            difference = lrn_overlap.compare(results, "13pct", "13pct+lrn", which)["differences"][0]
+            assert f"**{difference * 100:+.1f} points**" in page, f"the page's {which} LRN difference"

@@ -524,6 +524,34 @@ def markdown_summary(results: dict, plan=None) -> str:
     return "\n".join(lines) + f"\n\nDevice: {device}. Medians over finished seeds, ranges in parentheses."
 
 
+def curve_table(results: dict, runs: tuple[str, ...] | None = None,
+                epochs: tuple[int, ...] = (25, 50, 100, 140, 150, 160)) -> str:  # fmt: skip
+    """The curves at the schedule's turns as a Markdown table: per run (default: seed 0 of every variant on
+    the 13pct schedule), training error / loss on the augmented crops, validation ("batch 5", while held out)
+    and centre-crop test error at each of ``epochs``; a run that has not reached an epoch shows ``-``."""
+    if runs is None:
+        runs = tuple(name for name, run in results["runs"].items()
+                     if run["seed"] == 0 and schedule_of(run["variant"]) == SCHEDULES["13pct"])  # fmt: skip
+    rates = {1.0: "epsW", 0.1: "epsW / 10", 0.01: "epsW / 100"}
+    head = " | ".join(f"`{results['runs'][name]['variant']}` train error / loss / validation / test" for name in runs)
+    lines = [f"| epoch | data | rate | {head} |", "| --- | --- | --- | " + " | ".join("---" for _ in runs) + " |"]
+    schedule = SCHEDULES["13pct"]
+    for epoch in epochs:
+        phase = phase_at(schedule, epoch)
+        cells = []
+        for name in runs:
+            history = results["runs"][name]["history"]
+            if len(history) < epoch:
+                cells.append("-")
+                continue
+            r = history[epoch - 1]
+            val = f"{r['val_error']:.1%}" if "val_error" in r else "-"
+            cells.append(f"{r['train_error']:.1%} / {r['train_loss']:.3f} / {val} / {r['test_error']:.1%}")
+        lines.append(f"| {epoch} | {phase.images} | {rates.get(phase.lr_factor, phase.lr_factor)} | "
+                     + " | ".join(cells) + " |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def comparison_line(result: dict) -> str:
     """:func:`compare` as a sentence."""
     name = f"{result['other']} - {result['base']} ({result['which']} test error)"

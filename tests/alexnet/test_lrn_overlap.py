@@ -327,3 +327,17 @@ def test_samples_of_a_class_sorted_folder_cover_every_class():
     data = study.Data.from_tensors(images, labels, images, labels, train_count=200, test_count=100)
     assert len(data.train) == 200 and len(data.test) == 100 and data.held_out == 40
     assert len(set(data.train_labels.tolist())) == 10 and len(set(data.test_labels.tolist())) == 10
+
+
+def test_curve_table_shows_each_seed_0_run_at_the_schedules_turns():
+    def epoch(e):
+        record = dict(epoch=e, train_error=0.5 - e / 1000, train_loss=1.0, test_error=0.3, seconds=1.0)
+        return record | (dict(val_error=0.25) if e <= 100 else {})
+
+    runs = {"13pct:0": _finished("13pct", 0, 0.2, [epoch(e) for e in range(1, 161)]),
+            "13pct+lrn:0": _finished("13pct+lrn", 0, 0.2, [epoch(e) for e in range(1, 121)]),
+            "13pct:1": _finished("13pct", 1, 0.2), "11pct:0": _finished("11pct", 0, 0.2)}  # fmt: skip
+    lines = study.curve_table(dict(runs=runs)).splitlines()
+    assert lines[0].count("train error / loss / validation / test") == 2  # seed 0, 13pct schedule only
+    assert lines[4] == "| 100 | batches 1-4 | epsW | 40.0% / 1.000 / 25.0% / 30.0% | 40.0% / 1.000 / 25.0% / 30.0% |"
+    assert lines[6] == "| 150 | batches 1-5 | epsW / 10 | 35.0% / 1.000 / - / 30.0% | - |"  # lrn stopped at 120
