@@ -450,13 +450,18 @@ def summary_line(row: dict) -> str:
 
 
 def compare(results: dict, base: str, other: str, which: str = "multiview") -> dict:
-    """``other`` minus ``base`` in final test error (``"centre"`` or ``"multiview"``), paired by seed: the mean
-    difference, each seed's, and whether it is inside the seed noise (|mean| no larger than the spread of either
-    variant over its seeds). Only seeds both finished count."""
+    """``other`` minus ``base`` in final test error (``which``: ``"centre"`` or ``"multiview"``) or in the
+    train-test gap at the last epoch (``"gap"``: centre-crop test error minus training error, section 3.4's
+    overfitting), paired by seed: the mean difference, each seed's, and whether it is inside the seed noise
+    (|mean| no larger than the spread of either variant over its seeds). Only seeds both finished count."""
+    if which not in ("centre", "multiview", "gap"):
+        raise ValueError(f"which must be 'centre', 'multiview' or 'gap', not {which!r}")
     finals = {}
     for run in results["runs"].values():
         if run["finished"] and run["variant"] in (base, other):
-            finals.setdefault(run["variant"], {})[run["seed"]] = run["final_test_error"][which]
+            last = run["history"][-1]
+            value = last["test_error"] - last["train_error"] if which == "gap" else run["final_test_error"][which]
+            finals.setdefault(run["variant"], {})[run["seed"]] = value
     seeds = sorted(set(finals.get(base, {})) & set(finals.get(other, {})))
     diffs = [finals[other][s] - finals[base][s] for s in seeds]
     if not diffs:
@@ -554,7 +559,8 @@ def curve_table(results: dict, runs: tuple[str, ...] | None = None,
 
 def comparison_line(result: dict) -> str:
     """:func:`compare` as a sentence."""
-    name = f"{result['other']} - {result['base']} ({result['which']} test error)"
+    measure = "train-test gap" if result["which"] == "gap" else f"{result['which']} test error"
+    name = f"{result['other']} - {result['base']} ({measure})"
     if result["mean"] is None:
         return f"{name}: not measured yet (no seed has finished both)"
     seeds = len(result["seeds"])

@@ -291,6 +291,20 @@ def test_compare_pairs_seeds_and_says_when_a_difference_is_inside_the_seed_noise
     assert study.compare(dict(runs=runs), "13pct", "11pct")["mean"] is None  # nothing to pair
 
 
+def test_compare_gap_pairs_the_last_epochs_train_test_gap():
+    def run(variant, seed, train_error, test_error):
+        return _finished(variant, seed, 0.2, [dict(epoch=1, train_error=0.4, test_error=0.5, seconds=1.0),
+                                              dict(epoch=2, train_error=train_error, test_error=test_error,
+                                                   seconds=1.0)])  # fmt: skip
+
+    runs = {"13pct:0": run("13pct", 0, 0.10, 0.18), "13pct-nonoverlap:0": run("13pct-nonoverlap", 0, 0.05, 0.19)}
+    result = study.compare(dict(runs=runs), "13pct", "13pct-nonoverlap", which="gap")
+    assert result["differences"] == pytest.approx([0.14 - 0.08])  # the last epoch's, not the first's
+    assert study.comparison_line(result).startswith("13pct-nonoverlap - 13pct (train-test gap): +6.00%")
+    with pytest.raises(ValueError, match="which must be"):
+        study.compare(dict(runs=runs), "13pct", "13pct-nonoverlap", which="top5")
+
+
 def test_plot_draws_every_run_and_the_gap():
     history = [dict(epoch=e, train_error=0.5 / e, test_error=0.6 / e, seconds=1.0) for e in range(1, 4)]
     runs = {"13pct:0": _finished("13pct", 0, 0.2, history), "13pct:1": _finished("13pct", 1, 0.2, history),
