@@ -63,3 +63,26 @@ def test_lrn_overlap_tables_and_the_readme_row_are_the_committed_results():
         for which in ("multiview", "centre"):
             difference = lrn_overlap.compare(results, "13pct", "13pct+lrn", which)["differences"][0]
             assert f"**{difference * 100:+.1f} points**" in page, f"the page's {which} LRN difference"
+
+
+def test_the_lrn_overlap_docs_tool_rewrites_both_tables_and_only_them(tmp_path):
+    import subprocess
+    import sys
+
+    from alexnet.experiments import lrn_overlap
+
+    results = lrn_overlap.load(RESULTS / "lrn_overlap" / "results.json")
+    table = lrn_overlap.markdown_summary(results, lrn_overlap.PLAN).split("\n\nDevice")[0]
+    curves = lrn_overlap.curve_table(results)
+    stale = "| variant | runs finished | old |\n| --- | --- | --- |\n| `13pct` | 0 of 3 | - |"
+    page = tmp_path / "page.md"
+    old_curves = "| epoch | data | rate | old |\n| 1 | x | y |"
+    page.write_text(f"# title\n\nprose\n\n{stale}\n\nmore prose\n\n{old_curves}\n\nend\n")
+    tool = [sys.executable, str(ROOT / "tools" / "lrn_overlap_docs.py"), "--page", str(page)]
+    run = subprocess.run(tool, capture_output=True, text=True, check=True)
+    assert "rewritten" in run.stdout
+    assert page.read_text() == f"# title\n\nprose\n\n{table}\n\nmore prose\n\n{curves}\n\nend\n"
+    assert "already up to date" in subprocess.run(tool, capture_output=True, text=True, check=True).stdout
+    page.write_text("no tables here\n")
+    run = subprocess.run(tool, capture_output=True, text=True)
+    assert run.returncode != 0 and "expected one table starting '| variant | runs finished |'" in run.stderr
