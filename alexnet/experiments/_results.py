@@ -37,6 +37,28 @@ def device_name(device: str | torch.device) -> str:
     return f"{platform.machine()} CPU, {threads} thread{'s' * (threads > 1)}"
 
 
+def machine_name(device: str | torch.device) -> str:
+    """Which machine a timing comes from: ``NVIDIA H200`` for a GPU; for the CPU its model and the vector
+    instructions torch uses, with the threads, e.g. ``AMD EPYC (AVX2), 2 threads``. Two CPUs that
+    :func:`device_name` calls alike can differ twofold in seconds per epoch."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    threads = torch.get_num_threads()
+    return f"{cpu_model()} ({torch.backends.cpu.get_cpu_capability()}), {threads} thread{'s' * (threads > 1)}"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo), else what :mod:`platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and ":" in line:
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or f"{platform.machine()} CPU"
+
+
 def load_run_state(path, key: dict) -> dict | None:
     """A run's saved state (``torch.load(weights_only=True)``) when it is this very run's (its ``key`` matches),
     else None: no file, another run's, or a file cut short (the run then starts over)."""

@@ -37,7 +37,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..cuda_convnet import LAYERS, CudaConvnetCIFAR, get_variant
-from ._results import device_name, load_json, load_run_state, save_json
+from ._results import device_name, load_json, load_run_state, machine_name, save_json
 
 SCHEMA = "alexnet-lab/lrn-overlap/1"
 CROP, BORDER = 24, 4  # 24x24 crops of 32x32 images; the centre crop starts 4 pixels in
@@ -284,6 +284,7 @@ def train_run(variant: str, seed: int, data: Data, *, epochs: int | None = None,
         optimizer.load_state_dict(saved["optimizer"])
         history, spent = saved["history"], saved["wall_s"]
     start = time.perf_counter() - spent
+    machine = machine_name(device)  # per epoch: a resumed run may go on on another machine
     bar = tqdm(total=epochs, initial=len(history), desc=f"{variant} seed {seed}", unit="epoch", disable=not progress)
     for epoch in range(len(history) + 1, epochs + 1):
         phase = phase_at(schedule, epoch)
@@ -308,7 +309,8 @@ def train_run(variant: str, seed: int, data: Data, *, epochs: int | None = None,
             wrong += (logits.detach().argmax(1) != y).sum()
             loss_sum += loss.detach() * len(y)
         record = dict(epoch=epoch, images=phase.images, lr_factor=phase.lr_factor, train_error=wrong.item() / count,
-                      train_loss=loss_sum.item() / count, seconds=time.perf_counter() - epoch_start)  # fmt: skip
+                      train_loss=loss_sum.item() / count, seconds=time.perf_counter() - epoch_start,
+                      machine=machine)  # fmt: skip
         if phase.images == "batches 1-4":
             held = slice(len(data.train) - data.held_out, None)
             record["val_error"] = test_error(net, data.train[held], data.train_labels[held], data.mean)
@@ -433,9 +435,20 @@ def summary(results: dict, plan=None) -> list[dict]:
             multiview=spread([r["final_test_error"]["multiview"] for r in done]),
             gap=spread([r["history"][-1]["test_error"] - r["history"][-1]["train_error"] for r in done]),
             seconds_per_epoch=spread([s["seconds"] for r in runs for s in r["history"]]),
+            seconds_by_machine=_seconds_by_machine(runs),
             wall_h=sum(r["wall_s"] for r in runs) / 3600,
         ))  # fmt: skip
     return rows
+
+
+def _seconds_by_machine(runs: list[dict]) -> dict[str, float]:
+    """Median seconds per epoch on each machine the epochs ran on (epochs from before the machine was recorded
+    under ``"unrecorded"``), in the order first met."""
+    by_machine: dict[str, list[float]] = {}
+    for run in runs:
+        for epoch in run["history"]:
+            by_machine.setdefault(epoch.get("machine", "unrecorded"), []).append(epoch["seconds"])
+    return {machine: statistics.median(seconds) for machine, seconds in by_machine.items()}
 
 
 def summary_line(row: dict) -> str:
@@ -526,7 +539,13 @@ def markdown_summary(results: dict, plan=None) -> str:
                      f"{_pct(row['multiview'])} | {_pct(row['gap'])} | {per_epoch} | "
                      f"{row['wall_h']:.1f} h |")  # fmt: skip
     device = results.get("environment", {}).get("device", "?")
-    return "\n".join(lines) + f"\n\nDevice: {device}. Medians over finished seeds, ranges in parentheses."
+    text = "\n".join(lines) + f"\n\nDevice: {device}. Medians over finished seeds, ranges in parentheses."
+    machines = [(row["variant"], machine, seconds) for row in summary(results, plan)
+                for machine, seconds in row["seconds_by_machine"].items() if machine != "unrecorded"]  # fmt: skip
+    if machines:  # the same study resumed on different CPUs: epoch times differ with the machine
+        text += " Median s/epoch by machine: " + "; ".join(
+            f"`{variant}` {seconds:.0f} on {machine}" for variant, machine, seconds in machines) + "."
+    return text
 
 
 def curve_table(results: dict, runs: tuple[str, ...] | None = None,

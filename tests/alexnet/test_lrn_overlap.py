@@ -9,6 +9,7 @@ import torch
 
 from alexnet.cuda_convnet import VARIANTS, CudaConvnetCIFAR, LocallyConnected2d, pooled_side
 from alexnet.experiments import lrn_overlap as study
+from alexnet.experiments._results import cpu_model, machine_name
 from alexnet.model import count_parameters
 
 
@@ -204,6 +205,7 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path):
     assert strip(resumed["history"]) == strip(whole["history"])
     assert resumed["final_test_error"] == whole["final_test_error"]
     assert [r["epoch"] for r in resumed["history"]] == [1, 2, 3] and "val_error" in resumed["history"][0]
+    assert {r["machine"] for r in resumed["history"]} == {machine_name("cpu")}  # each epoch says where it ran
 
 
 def test_the_study_writes_results_refuses_to_overwrite_and_resumes(tmp_path):
@@ -333,6 +335,26 @@ def test_summary_table_and_comparison_lines_say_what_has_run():
     line = study.comparison_line(study.compare(dict(runs=runs), "13pct", "13pct+lrn"))
     assert "-1.00% on average over 1 seed" in line and "no noise estimate" in line
     assert "not measured yet" in study.comparison_line(study.compare(dict(runs=runs), "13pct", "11pct"))
+
+
+def test_seconds_per_epoch_are_told_apart_by_the_machine_each_epoch_ran_on():
+    history = [dict(epoch=e, train_error=0.1, test_error=0.2, seconds=30.0) for e in range(1, 4)]
+    history += [dict(epoch=e, train_error=0.1, test_error=0.2, seconds=60.0 + e, machine="AMD EPYC (AVX2), 2 threads")
+                for e in range(4, 7)]  # fmt: skip
+    runs = {"13pct:0": _finished("13pct", 0, 0.2, history)}
+    row = study.summary(dict(runs=runs))[0]
+    assert row["seconds_by_machine"] == {"unrecorded": 30.0, "AMD EPYC (AVX2), 2 threads": 65.0}
+    assert row["seconds_per_epoch"]["median"] == 47.0  # all six epochs together: (30 + 64) / 2
+    table = study.markdown_summary(dict(runs=runs))
+    assert table.endswith("Median s/epoch by machine: `13pct` 65 on AMD EPYC (AVX2), 2 threads.")
+    assert "by machine" not in study.markdown_summary(dict(runs={"13pct:0": _finished("13pct", 0, 0.2)}))
+
+
+def test_machine_name_gives_the_cpus_model_instructions_and_threads():
+    threads = torch.get_num_threads()
+    model, rest = machine_name("cpu").split(" (", 1)
+    assert model == cpu_model() and model
+    assert rest == f"{torch.backends.cpu.get_cpu_capability()}), {threads} thread{'s' * (threads > 1)}"
 
 
 def test_samples_of_a_class_sorted_folder_cover_every_class():
