@@ -479,12 +479,14 @@ def compare(results: dict, base: str, other: str, which: str = "multiview") -> d
     diffs = [finals[other][s] - finals[base][s] for s in seeds]
     if not diffs:
         return dict(base=base, other=other, which=which, seeds=[], differences=[], mean=None, inside_noise=None)
-    spreads = [max(v.values()) - min(v.values()) for v in (finals[base], finals[other]) if len(v) > 1]
-    noise = max(spreads) if spreads else None
+    # The seed noise: the larger spread (max - min) of the two variants over all their finished seeds, and whose.
+    spreads = [(max(v.values()) - min(v.values()), name, len(v))
+               for name, v in ((base, finals[base]), (other, finals[other])) if len(v) > 1]  # fmt: skip
+    noise, noise_variant, noise_seeds = max(spreads) if spreads else (None, None, 0)
     mean = statistics.fmean(diffs)
     return dict(base=base, other=other, which=which, seeds=seeds, differences=diffs, mean=mean,
-                std=statistics.stdev(diffs) if len(diffs) > 1 else None, noise=noise,
-                inside_noise=None if noise is None else abs(mean) <= noise)  # fmt: skip
+                std=statistics.stdev(diffs) if len(diffs) > 1 else None, noise=noise, noise_variant=noise_variant,
+                noise_seeds=noise_seeds, inside_noise=None if noise is None else abs(mean) <= noise)  # fmt: skip
 
 
 def plot(results: dict, path: str | Path | None = None):
@@ -583,7 +585,17 @@ def comparison_line(result: dict) -> str:
     if result["mean"] is None:
         return f"{name}: not measured yet (no seed has finished both)"
     seeds = len(result["seeds"])
-    verdict = ("inside the seed noise" if result["inside_noise"] else "larger than the seed noise"
-               ) if result["inside_noise"] is not None else "one seed: no noise estimate yet"  # fmt: skip
-    each = ", ".join(f"{d:+.2%}" for d in result["differences"])
-    return f"{name}: {result['mean']:+.2%} on average over {seeds} seed{'s' * (seeds > 1)} ({each}); {verdict}"
+    if result["inside_noise"] is None:
+        verdict = "one seed: no noise estimate yet"
+    else:  # the noise is a range over a few seeds: with two, a rough estimate
+        rough = ": a rough estimate" if result["noise_seeds"] < 3 else ""
+        verdict = (f"{'inside' if result['inside_noise'] else 'larger than'} the seed noise (the spread of "
+                   f"{result['noise_variant']} over {result['noise_seeds']} seeds, {_points(result['noise'])}{rough})")
+    each = ", ".join(f"{d * 100:+.2f}" for d in result["differences"])
+    over = f"on average over {seeds} seed{'s' * (seeds > 1)} ({each})"
+    return f"{name}: {_points(result['mean'], sign=True)} {over}; {verdict}"
+
+
+def _points(fraction: float, sign: bool = False) -> str:
+    """A difference of error rates in percentage points: ``+0.22 points``."""
+    return f"{fraction * 100:{'+' if sign else ''}.2f} points"

@@ -287,10 +287,17 @@ def test_compare_pairs_seeds_and_says_when_a_difference_is_inside_the_seed_noise
     result = study.compare(dict(runs=runs), "13pct", "13pct+lrn")
     assert result["seeds"] == [0, 1, 2] and result["differences"] == pytest.approx([-0.005, -0.005, 0.01])
     assert result["mean"] == pytest.approx(0.0) and result["inside_noise"] is True
+    assert (result["noise"], result["noise_variant"], result["noise_seeds"]) == (pytest.approx(0.02), "13pct", 3)
+    assert study.comparison_line(result) == ("13pct+lrn - 13pct (multiview test error): +0.00 points on average over "
+                                             "3 seeds (-0.50, -0.50, +1.00); inside the seed noise (the spread of "
+                                             "13pct over 3 seeds, 2.00 points)")  # fmt: skip
     runs.update({f"13pct+lrn:{s}": _finished("13pct+lrn", s, e) for s, e in [(0, 0.10), (1, 0.105), (2, 0.095)]})
     result = study.compare(dict(runs=runs), "13pct", "13pct+lrn")
     assert result["mean"] == pytest.approx(-0.03) and result["inside_noise"] is False
     assert study.compare(dict(runs=runs), "13pct", "11pct")["mean"] is None  # nothing to pair
+    two = {name: run for name, run in runs.items() if run["seed"] < 2}  # two seeds: the range says little
+    line = study.comparison_line(study.compare(dict(runs=two), "13pct", "13pct+lrn"))
+    assert line.endswith("larger than the seed noise (the spread of 13pct over 2 seeds, 1.00 points: a rough estimate)")
 
 
 def test_compare_gap_pairs_the_last_epochs_train_test_gap():
@@ -302,7 +309,7 @@ def test_compare_gap_pairs_the_last_epochs_train_test_gap():
     runs = {"13pct:0": run("13pct", 0, 0.10, 0.18), "13pct-nonoverlap:0": run("13pct-nonoverlap", 0, 0.05, 0.19)}
     result = study.compare(dict(runs=runs), "13pct", "13pct-nonoverlap", which="gap")
     assert result["differences"] == pytest.approx([0.14 - 0.08])  # the last epoch's, not the first's
-    assert study.comparison_line(result).startswith("13pct-nonoverlap - 13pct (train-test gap): +6.00%")
+    assert study.comparison_line(result).startswith("13pct-nonoverlap - 13pct (train-test gap): +6.00 points")
     with pytest.raises(ValueError, match="which must be"):
         study.compare(dict(runs=runs), "13pct", "13pct-nonoverlap", which="top5")
 
@@ -333,7 +340,7 @@ def test_summary_table_and_comparison_lines_say_what_has_run():
     assert "| `11pct` | 0 of 1 | not begun | - | - | - | - | 0.0 h |" in table
     assert study.summary_line(planned[2]) == "13pct-nonoverlap: 0 of 3 runs finished (not begun)"
     line = study.comparison_line(study.compare(dict(runs=runs), "13pct", "13pct+lrn"))
-    assert "-1.00% on average over 1 seed" in line and "no noise estimate" in line
+    assert "-1.00 points on average over 1 seed (-1.00)" in line and "no noise estimate" in line
     assert "not measured yet" in study.comparison_line(study.compare(dict(runs=runs), "13pct", "11pct"))
 
 
