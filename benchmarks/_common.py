@@ -35,9 +35,13 @@ PEAK_GBPS = {
 
 
 def device_name(device: torch.device) -> str:
+    """``NVIDIA H200``; for the CPU its model, the vector instructions torch uses and the threads, e.g.
+    ``AMD EPYC (AVX2) x2 threads``: two CPUs of one architecture can differ twofold, so each gets its own files."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU x{torch.get_num_threads()} threads"
+    from alexnet.experiments._results import cpu_model
+
+    return f"{cpu_model()} ({torch.backends.cpu.get_cpu_capability()}) x{torch.get_num_threads()} threads"
 
 
 def peak_gbps(device: torch.device) -> float | None:
@@ -134,10 +138,28 @@ def run_cases(
     return rows
 
 
-def save(name: str, device: torch.device, rows: list[dict], meta: dict) -> Path:
-    """Write rows as JSON (with meta: device, versions, command) and CSV; return the JSON path."""
+def add_overwrite(parser) -> None:
+    """The ``--overwrite`` every benchmark takes: without it a result already saved is kept."""
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace this benchmark's saved result for this device (default: refuse)")  # fmt: skip
+
+
+def result_path(name: str, device: torch.device, overwrite: bool = False) -> Path:
+    """Where :func:`save` writes ``name``'s JSON for ``device``; a result already there (a committed one, or a
+    user's earlier run) stops the benchmark with one line unless ``overwrite``. Call it before measuring too, so
+    that nothing is measured only to be refused."""
+    path = RESULTS / f"{name}-{slug(device_name(device))}.json"
+    if path.exists() and not overwrite:
+        raise SystemExit(f"{path} exists (a result measured before): pass --overwrite to replace it, or set "
+                         f"ALEXNET_BENCH_OUT to another folder")  # fmt: skip
+    return path
+
+
+def save(name: str, device: torch.device, rows: list[dict], meta: dict, overwrite: bool = False) -> Path:
+    """Write rows as JSON (with meta: device, versions, command) and CSV; return the JSON path. A result already
+    there is refused unless ``overwrite`` (see :func:`result_path`)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / f"{name}-{slug(device_name(device))}"
+    stem = result_path(name, device, overwrite).with_suffix("")
     meta = dict(
         meta,
         device=device_name(device),

@@ -15,7 +15,7 @@ import contextlib
 
 import torch
 import torch.nn.functional as F
-from _common import RESULTS, device_name, save, slug, time_ms
+from _common import RESULTS, add_overwrite, device_name, result_path, save, slug, time_ms
 
 from alexnet.cuda_convnet import VARIANTS, CudaConvnetCIFAR
 from alexnet.experiments.lrn_overlap import CudaConvnetSGD, param_groups
@@ -55,10 +55,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    add_overwrite(parser)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    result_path("cuda-convnet-step", device, args.overwrite)  # refuse before measuring, not after
     rows = []
     for variant in args.variants:
         base = None
@@ -71,7 +73,8 @@ def main() -> None:
             rows.append(dict(variant=variant, setting=name, batch=args.batch, **t, speedup=round(base / t["ms"], 2)))
             print(f"{variant:>17} {name:>22}: {t['ms']:8.1f} ms per step [{t['ms_p20']:.1f}, {t['ms_p80']:.1f}]"
                   f"  x{base / t['ms']:.2f}")  # fmt: skip
-    path = save("cuda-convnet-step", device, rows, dict(op="cuda-convnet training step", reps=args.reps))
+    meta = dict(op="cuda-convnet training step", reps=args.reps)
+    path = save("cuda-convnet-step", device, rows, meta, overwrite=args.overwrite)
     png = RESULTS / f"cuda-convnet-step-{slug(device_name(device))}.png"
     plot(rows, f"cuda-convnet's CIFAR-10 nets, training step on {device_name(device)}", png)
     print(f"saved {path} and {png}")

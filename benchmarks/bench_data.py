@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import torch
-from _common import device_name, save
+from _common import add_overwrite, device_name, result_path, save
 
 from alexnet import data
 
@@ -42,7 +42,10 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=512, help="images per measurement")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--threads", type=int, default=8, help="file-reading threads of the torchvision.io paths")
+    add_overwrite(parser)
     args = parser.parse_args()
+    where = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    result_path("data-pipeline", where, args.overwrite)  # refuse before measuring, not after
     root = data.resolve_folder(args.data)
     dataset = data.ImageFolder(root)
     dataset.transform = data.Preprocess(torch.tensor(data.IMAGENET_MEAN).view(3, 1, 1), 227, train=True)
@@ -67,8 +70,7 @@ def main() -> None:
         loader = DeviceJPEGLoader(dataset, args.batch, device=device, threads=args.threads)
         images_per_second(loader.epoch(1), args.batch, device)  # warm-up: nvJPEG handles, kernels
         record(f"torchvision.io {device.type}", device, images_per_second(loader.epoch(0), count, device))
-    where = torch.device("cuda") if torch.cuda.is_available() else cpu
-    path = save("data-pipeline", where, rows, dict(op="input pipeline", data=str(args.data)))
+    path = save("data-pipeline", where, rows, dict(op="input pipeline", data=str(args.data)), overwrite=args.overwrite)
     print(f"saved {path}")
 
 

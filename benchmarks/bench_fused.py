@@ -17,7 +17,7 @@ import argparse
 
 import torch
 import torch.nn.functional as F
-from _common import RESULTS, device_name, plot_grouped, run_cases, save, slug
+from _common import RESULTS, add_overwrite, device_name, plot_grouped, result_path, run_cases, save, slug
 
 import kernels
 from kernels._utils import interpreter_enabled
@@ -55,10 +55,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=None, help="default: 128 on a GPU, 32 on the CPU")
     parser.add_argument("--reps", type=int, default=20)
     parser.add_argument("--skip-time", action="store_true", help="only count saved bytes")
+    add_overwrite(parser)
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     batch = args.batch or (128 if device.type == "cuda" else 32)
     triton_here = device.type == "cuda" or interpreter_enabled()
+    name = "fused-memory" if args.skip_time else "fused"
+    result_path(name, device, args.overwrite)  # refuse before measuring, not after
 
     memory = []
     for shape in [(batch, 96, 55, 55), (batch, 256, 27, 27)]:
@@ -82,8 +85,8 @@ def main() -> None:
         rows = run_cases(cases, providers, bytes_moved, device, args.reps)
         png = RESULTS / f"fused-{slug(device_name(device))}.png"
         plot_grouped(rows, ("shape", "dtype", "mode"), f"ReLU->LRN->max-pool on {device_name(device)}", png)
-    name = "fused" if rows else "fused-memory"
-    path = save(name, device, rows or memory, dict(op="relu_lrn_max_pool2d", lrn=LRN, saved_for_backward=memory))
+    path = save(name, device, rows or memory, dict(op="relu_lrn_max_pool2d", lrn=LRN, saved_for_backward=memory),
+                overwrite=args.overwrite)  # fmt: skip
     print(f"saved {path}")
 
 

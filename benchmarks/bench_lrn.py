@@ -14,7 +14,7 @@ import argparse
 
 import torch
 import torch.nn.functional as F
-from _common import RESULTS, device_name, peak_gbps, plot_grouped, run_cases, save, slug
+from _common import RESULTS, add_overwrite, device_name, peak_gbps, plot_grouped, result_path, run_cases, save, slug
 
 import kernels
 
@@ -40,14 +40,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--reps", type=int, default=20, help="timed runs per case on the CPU")
+    add_overwrite(parser)
     args = parser.parse_args()
     device = torch.device(args.device)
+    result_path("lrn", device, args.overwrite)  # refuse before measuring, not after
     if device.type == "cuda":
         cases = [(s, d) for s in [(128, 96, 55, 55), (128, 256, 27, 27)] for d in (torch.float32, torch.bfloat16)]
     else:
         cases = [((32, 96, 55, 55), torch.float32)]
     rows = run_cases(cases, providers(device), bytes_moved, device, args.reps)
-    path = save("lrn", device, rows, dict(op="lrn", hyper=HYPER, peak_gbps=peak_gbps(device)))
+    path = save("lrn", device, rows, dict(op="lrn", hyper=HYPER, peak_gbps=peak_gbps(device)), overwrite=args.overwrite)
     png = RESULTS / f"lrn-{slug(device_name(device))}.png"
     plot_grouped(rows, ("shape", "dtype", "mode"), f"LRN on {device_name(device)}", png)
     print(f"saved {path} and {png}")

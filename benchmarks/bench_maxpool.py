@@ -14,7 +14,7 @@ import sys
 
 import torch
 import torch.nn.functional as F
-from _common import RESULTS, device_name, peak_gbps, plot_grouped, run_cases, save, slug
+from _common import RESULTS, add_overwrite, device_name, peak_gbps, plot_grouped, result_path, run_cases, save, slug
 
 import kernels
 
@@ -33,11 +33,13 @@ def bytes_moved(x: torch.Tensor, mode: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=20)
+    add_overwrite(parser)
     args = parser.parse_args()
     if not torch.cuda.is_available():
         print("bench_maxpool: no CUDA device; on the CPU kernels.max_pool2d is F.max_pool2d (nothing to compare)")
         sys.exit(0)
     device = torch.device("cuda")
+    result_path("maxpool", device, args.overwrite)  # refuse before measuring, not after
     eager = lambda x: F.max_pool2d(x, 3, 2)  # noqa: E731
     providers = {
         "triton": lambda x: kernels.max_pool2d(x, 3, 2, backend="triton"),
@@ -45,7 +47,8 @@ def main() -> None:
         "torch.compile": torch.compile(eager),
     }
     rows = run_cases(CASES, providers, bytes_moved, device, args.reps)
-    path = save("maxpool", device, rows, dict(op="max_pool2d 3x3/2", peak_gbps=peak_gbps(device)))
+    meta = dict(op="max_pool2d 3x3/2", peak_gbps=peak_gbps(device))
+    path = save("maxpool", device, rows, meta, overwrite=args.overwrite)
     png = RESULTS / f"maxpool-{slug(device_name(device))}.png"
     plot_grouped(rows, ("shape", "dtype", "mode"), f"max_pool2d 3x3/2 on {device_name(device)}", png)
     print(f"saved {path} and {png}")

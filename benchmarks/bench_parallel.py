@@ -14,7 +14,7 @@ import argparse
 
 import torch
 import torch.nn.functional as F
-from _common import save, time_ms
+from _common import add_overwrite, result_path, save, time_ms
 
 from alexnet import AlexNet
 from alexnet.parallel import transfer_bytes_per_step
@@ -40,8 +40,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--reps", type=int, default=10)
+    add_overwrite(parser)
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    result_path("parallel", device, args.overwrite)  # refuse before measuring, not after
     model = AlexNet(init="modern").to(device)
     params = sum(p.numel() for p in model.parameters())
     volume = {dt: transfer_bytes_per_step(model, args.batch, size) for dt, size in (("fp32", 4), ("bf16", 2))}
@@ -75,7 +77,8 @@ def main() -> None:
     ]
     for e in estimates:
         print(f"estimate: {e['gpus']:>2} GPUs over {e['link']}: {e['step_ms']} ms per global step of {args.batch}")
-    save("parallel", device, rows, dict(transfer_bytes=volume, parameters=params, estimates=estimates))
+    meta = dict(transfer_bytes=volume, parameters=params, estimates=estimates)
+    save("parallel", device, rows, meta, overwrite=args.overwrite)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import argparse
 
 import torch
 import torch.nn.functional as F
-from _common import RESULTS, device_name, plot_grouped, save, slug, time_ms
+from _common import RESULTS, add_overwrite, device_name, plot_grouped, result_path, save, slug, time_ms
 
 from alexnet import AlexNet
 
@@ -21,8 +21,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=None, help="default: 128 on a GPU, 16 on the CPU")
     parser.add_argument("--reps", type=int, default=10)
+    add_overwrite(parser)
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    result_path("train-step", device, args.overwrite)  # refuse before measuring, not after
     batch = args.batch or (128 if device.type == "cuda" else 16)
     backends = ["triton", "torch"] if device.type == "cuda" else ["torch"]
     rows = []
@@ -48,7 +50,7 @@ def main() -> None:
             print(
                 f"{row['dtype']:>9} kernels={backend:>6}: {t['ms']:9.2f} ms/step  {row['images_per_s']:8.1f} images/s"
             )
-    path = save("train-step", device, rows, dict(op="AlexNet training step", batch=batch))
+    path = save("train-step", device, rows, dict(op="AlexNet training step", batch=batch), overwrite=args.overwrite)
     png = RESULTS / f"train-step-{slug(device_name(device))}.png"
     plot_grouped(rows, ("dtype", "mode"), f"AlexNet training step on {device_name(device)}", png)
     print(f"saved {path} and {png}")

@@ -336,3 +336,31 @@ def test_a_benchmark_timed_once_reports_that_run_without_a_spread():
     assert twice["runs"] == 2 and twice["ms_p20"] <= twice["ms_p80"]
     with pytest.raises(ValueError, match="reps must be at least 1"):
         common.time_ms(lambda: None, torch.device("cpu"), reps=0)
+
+
+def test_a_benchmark_keeps_a_result_already_saved_unless_told_to_overwrite(tmp_path):
+    import os
+
+    import torch
+
+    from alexnet.experiments._results import cpu_model
+
+    cpu = torch.device("cpu")
+    common = load_script(ROOT / "benchmarks" / "_common.py")
+    assert common.device_name(cpu).startswith(f"{cpu_model()} ({torch.backends.cpu.get_cpu_capability()}) x")
+    common.RESULTS = tmp_path
+    saved = common.save("lrn", cpu, [dict(ms=1.0)], {})
+    assert saved.parent == tmp_path and saved.name == f"lrn-{common.slug(common.device_name(cpu))}.json"
+    with pytest.raises(SystemExit, match="exists .* pass --overwrite"):
+        common.save("lrn", cpu, [dict(ms=2.0)], {})
+    assert json.loads(saved.read_text())["rows"] == [dict(ms=1.0)]
+    common.save("lrn", cpu, [dict(ms=2.0)], {}, overwrite=True)
+    assert json.loads(saved.read_text())["rows"] == [dict(ms=2.0)]
+    # From the command line: refused in one line before anything is measured, the file untouched.
+    (tmp_path / saved.name.replace("lrn-", "fused-memory-")).write_text("committed")
+    env = {**os.environ, "ALEXNET_BENCH_OUT": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    env.pop("TRITON_INTERPRET", None)
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_fused.py"), "--skip-time"], env=env,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 1 and run.stderr.strip().count("\n") == 0 and "pass --overwrite" in run.stderr
+    assert (tmp_path / saved.name.replace("lrn-", "fused-memory-")).read_text() == "committed"
