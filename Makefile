@@ -39,8 +39,10 @@ browser:
 	      || echo "note: could not install chromium; the browser test will be skipped"; \
 	  else echo "note: no chromium on PATH; the browser test will be skipped"; fi; }
 
+# One pytest process per core (pytest-xdist); TEST_WORKERS=0 runs them all in this one.
+TEST_WORKERS ?= auto
 test: $(STAMP) browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_lrn.py

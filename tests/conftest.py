@@ -9,7 +9,13 @@ import os
 import sys
 from pathlib import Path
 
-import torch
+# Under pytest-xdist each worker gets its share of the cores (and so do the processes its tests start), so that
+# the workers' thread pools do not fight over them.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ.setdefault("OMP_NUM_THREADS", str(_share))
+
+import torch  # noqa: E402
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # figures are drawn, never shown
 
