@@ -348,7 +348,7 @@ def run_study(data: Data, out: str | Path, *, plan=PLAN, epochs: int | None = No
               resume: bool = False, progress: bool = True, max_runs: int | None = None,
               memory_format: str = "contiguous") -> dict:  # fmt: skip
     """Every (variant, seed) of ``plan``, seed by seed (so that each variant gets its first seed early, and the
-    160-epoch networks before the 520-epoch one); writes
+    160-epoch networks before the 520-epoch one), a run begun in an earlier call first; writes
     ``out/results.json`` after every epoch, keeps each run's state in ``out/state/`` until it finishes, and
     redraws ``out/curves.png`` (:func:`plot`) after every finished run.
 
@@ -367,8 +367,10 @@ def run_study(data: Data, out: str | Path, *, plan=PLAN, epochs: int | None = No
         raise ValueError(f"{path} was made with epochs={results.get('epochs_override')}, not {epochs}")
     results["epochs_override"] = epochs
     # Seed by seed, so each variant has a first seed early; the long (520-epoch) schedule after the short ones.
+    # A run begun and not finished (a stopped session) goes first: its state is on disk and half its time spent.
     pairs = [(variant, seed, i) for i, (variant, seeds) in enumerate(plan) for seed in range(seeds)]
-    pairs.sort(key=lambda p: (total_epochs(schedule_of(p[0])), p[1], p[2]))
+    unfinished = {name for name, run in results["runs"].items() if not run.get("finished")}
+    pairs.sort(key=lambda p: (f"{p[0]}:{p[1]}" not in unfinished, total_epochs(schedule_of(p[0])), p[1], p[2]))
     order = [(variant, seed) for variant, seed, _ in pairs]
     done_now = 0
     for variant, seed in order:

@@ -235,6 +235,19 @@ def test_the_study_runs_seed_by_seed_and_the_long_schedule_last(tmp_path, monkey
     assert ran[-1] == ("11pct", 0) and len(ran) == 10
 
 
+def test_a_resumed_study_finishes_the_run_it_began_before_starting_a_new_one(tmp_path, monkeypatch):
+    ran = []
+    monkeypatch.setattr(study, "train_run", lambda variant, seed, *a, **k: ran.append((variant, seed)) or dict(
+        variant=variant, seed=seed, finished=True, history=[], wall_s=0.0))  # fmt: skip
+    begun = dict(variant="13pct-nonoverlap", seed=1, finished=False, history=[], wall_s=1.0)
+    done = {f"{v}:0": dict(variant=v, seed=0, finished=True, history=[], wall_s=1.0) for v, _ in study.PLAN[:3]}
+    study.save(dict(schema=study.SCHEMA, runs={**done, "13pct-nonoverlap:1": begun}, epochs_override=None),
+               tmp_path / "results.json")  # fmt: skip
+    study.run_study(_tiny_data(), tmp_path, plan=study.PLAN, progress=False, resume=True)
+    assert ran[:3] == [("13pct-nonoverlap", 1), ("13pct", 1), ("13pct+lrn", 1)]
+    assert len(ran) == 7 and ran[-1] == ("11pct", 0)
+
+
 def test_channels_last_trains_the_same_network_in_another_memory_format_and_resumes_in_it(tmp_path):
     data = _tiny_data()
     args = dict(epochs=2, batch_size=16, backend="torch", progress=False)
