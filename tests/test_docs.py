@@ -2,6 +2,7 @@
 
 import json
 import re
+import statistics
 from pathlib import Path
 
 from alexnet.experiments import figure1
@@ -57,8 +58,10 @@ def test_lrn_overlap_tables_and_the_readme_row_are_the_committed_results():
     assert lrn_overlap.markdown_summary(results, lrn_overlap.PLAN).split("\n\nDevice")[0] in page
     assert lrn_overlap.curve_table(results) in page
     finished = {run["variant"]: run for name, run in results["runs"].items() if run["seed"] == 0 and run["finished"]}
-    for run in finished.values():
-        assert f"**{run['final_test_error']['multiview']:.1%}**" in README, f"the README lacks {run['variant']}'s"
+    for variant in finished:  # the README gives each variant's median multiview error over its finished seeds
+        errors = [run["final_test_error"]["multiview"] for run in results["runs"].values()
+                  if run["variant"] == variant and run["finished"]]  # fmt: skip
+        assert f"**{statistics.median(errors):.1%}**" in README, f"the README lacks {variant}'s median"
     if {"13pct", "13pct+lrn"} <= finished.keys():
         for which in ("multiview", "centre"):
             difference = lrn_overlap.compare(results, "13pct", "13pct+lrn", which)["differences"][0]
