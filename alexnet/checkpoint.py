@@ -14,7 +14,9 @@ from __future__ import annotations
 import os
 import pickle
 import random
+import signal
 import tempfile
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -37,6 +39,11 @@ def atomic_save(obj, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # Ctrl-C or SIGTERM while torch.save writes broke the zip writer once in the kill test ("unexpected pos"):
+    # hold them until the file is in place; the trainer's handler then sees them as usual.
+    held = {signal.SIGINT, signal.SIGTERM}
+    blocked = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held) if blocked else None
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
@@ -46,6 +53,9 @@ def atomic_save(obj, path: str | Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    finally:
+        if blocked:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 # ----------------------------------------------------------------------------------------------- a run's state
