@@ -533,7 +533,7 @@ def train_loader(train_set, config: TrainConfig, device: torch.device):
 class _stop_on_signals:
     """While ``run()`` works in the main thread: the first SIGINT or SIGTERM asks the trainer to stop after the
     step in progress (never in the middle of one: the checkpoint written then resumes exactly); a second SIGINT
-    raises KeyboardInterrupt at once."""
+    raises KeyboardInterrupt at once (or, during a checkpoint write, right after it: see ``atomic_save``)."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 

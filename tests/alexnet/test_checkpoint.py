@@ -2,15 +2,17 @@
 model from its spec, and a checkpoint written by an earlier version of the code (a committed fixture)."""
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 import torch
 
 from alexnet.__main__ import main
-from alexnet.checkpoint import CHECKPOINT_VERSION, load_model, read_checkpoint
+from alexnet.checkpoint import CHECKPOINT_VERSION, atomic_save, load_model, read_checkpoint
 from alexnet.model import FourLayerCNN
 from alexnet.train import TrainConfig, Trainer
 
@@ -59,6 +61,58 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
         trainer.save_checkpoint(path)
     assert path.read_bytes() == before  # the old checkpoint is intact
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]  # and no temporary file is left
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_a_checkpoint_write_is_delivered_after_it(tmp_path, monkeypatch, sig):
+    # The signal comes from a thread that was running before the write (as torch's OpenMP pool and tqdm's monitor
+    # are), so masking it in the main thread alone would not hold it; Python runs the handler inside torch.save.
+    path, seen = tmp_path / "ckpt.pt", []
+    go, sent = threading.Event(), threading.Event()
+
+    def send():
+        go.wait(timeout=30)
+        os.kill(os.getpid(), sig)
+        sent.set()
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    real_save = torch.save
+
+    def save_with_a_signal_in_the_middle(obj, f):
+        go.set()
+        assert sent.wait(timeout=30)
+        for _ in range(1000):  # bytecodes: where CPython runs a pending handler
+            pass
+        real_save(obj, f)
+
+    monkeypatch.setattr(torch, "save", save_with_a_signal_in_the_middle)
+    previous = signal.signal(sig, lambda signum, _frame: seen.append((signum, path.exists())))
+    try:
+        atomic_save({"weights": torch.arange(1000.0)}, path)
+    finally:
+        signal.signal(sig, previous)
+        sender.join()
+    assert seen == [(sig, True)]  # delivered once, after the file was in place
+    assert torch.equal(torch.load(path, weights_only=True)["weights"], torch.arange(1000.0))
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]
+
+
+def test_ctrl_c_during_a_checkpoint_write_raises_keyboard_interrupt_after_it(tmp_path, monkeypatch):
+    # The default handler: what a CLI's last save meets. Raised inside torch.save's writes, KeyboardInterrupt
+    # became RuntimeError("unexpected pos ...") and the checkpoint was lost.
+    path, real_save = tmp_path / "ckpt.pt", torch.save
+
+    def save_with_ctrl_c_in_the_middle(obj, f):
+        signal.raise_signal(signal.SIGINT)
+        real_save(obj, f)
+
+    monkeypatch.setattr(torch, "save", save_with_ctrl_c_in_the_middle)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with pytest.raises(KeyboardInterrupt):
+        atomic_save({"weights": torch.ones(3)}, path)
+    assert torch.equal(torch.load(path, weights_only=True)["weights"], torch.ones(3))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_bad_checkpoints_are_clear_errors(tmp_path):
