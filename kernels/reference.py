@@ -66,10 +66,22 @@ def _lrn_denominator(a: torch.Tensor, size: int, alpha: float, k: float) -> torc
     return _window_sum_(sq + k, sq, size // 2, (size - 1) // 2)
 
 
+def _pow_neg_(s: torch.Tensor, beta: float) -> torch.Tensor:
+    """s <- s ** -beta in place; returns s.
+
+    beta = 0.75 (the paper's and cuda-convnet's) as rsqrt(s) * sqrt(rsqrt(s)): on the CPU pow's exp(log) was a
+    third of the LRN's time, and this is within a few ulp of it (tests/kernels/test_reference.py measures it).
+    """
+    if beta == 0.75:
+        s.rsqrt_()
+        return s.mul_(s.sqrt())
+    return s.pow_(-beta)
+
+
 def lrn_torch_forward(x: torch.Tensor, size: int, alpha: float, beta: float, k: float) -> torch.Tensor:
     """LRN forward in plain PyTorch. x: (N, C, ...) -> same shape and dtype."""
     a = x.to(_compute_dtype(x))
-    return _lrn_denominator(a, size, alpha, k).pow_(-beta).mul_(a).to(x.dtype)
+    return _pow_neg_(_lrn_denominator(a, size, alpha, k), beta).mul_(a).to(x.dtype)
 
 
 def lrn_torch_backward(
@@ -92,7 +104,7 @@ def lrn_torch_backward(
     limit = 2.0 ** ((100.0 if a.dtype == torch.float32 else 900.0) / (beta + 1.0))
     cheap = not composite and (s.numel() == 0 or bool(s.max() <= limit))  # NaN or inf in s: the safe form
     if cheap:
-        s_pow = s.pow(-beta)
+        s_pow = _pow_neg_(s.clone(), beta)
         t = torch.div(s_pow, s).mul_(g).mul_(a)
         # i is in window(j) exactly when j is in [i - lead, i + lag]: the transposed window.
         t_sum = _window_sum_(t.clone(), t, lead, lag)
