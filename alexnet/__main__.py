@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from ._allocator import keep_freed_memory
 from .checkpoint import load_model, read_checkpoint
 from .experiments.recipes import RECIPES
 from .model import BACKENDS, CUDA_CONVNET_MODELS, INITS, MODELS, ModelSpec, input_size_of
@@ -706,6 +707,7 @@ COMMANDS = {
     "relu-vs-tanh": cmd_relu_vs_tanh,
     "lrn-overlap": cmd_lrn_overlap,
 }
+TRAINING_COMMANDS = ("train", "relu-vs-tanh", "lrn-overlap")
 # Errors that are the user's to fix (exit 2); anything else is one line too, with a pointer to --debug (exit 1).
 USER_ERRORS = (UsageError, ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError)
 
@@ -724,6 +726,8 @@ def main(argv: list[str] | None = None) -> int:
         print("note: --kernels is now called --backend (the old name still works)", file=sys.stderr)
     debug = args.debug or os.environ.get("ALEXNET_DEBUG") == "1"
     prog = f"python -m alexnet {args.command}"
+    if args.command in TRAINING_COMMANDS:
+        keep_freed_memory()  # CPU steps stop paying for fresh pages (alexnet/_allocator.py); the same numbers
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:

@@ -1,8 +1,10 @@
 """Training-step time of cuda-convnet's CIFAR-10 networks (the LRN/overlap study's) under CPU-side options.
 
-Side by side, per variant: the study's setting (fp32, contiguous NCHW), channels-last memory format, bf16 autocast
-(AMX on CPUs that have it; this changes the numerics, so a study run this way must say so) and both. One step =
-forward, cross-entropy, backward and cuda-convnet's update on a batch of 128 random 24x24 crops. Results go to
+Side by side, per variant: fp32 in contiguous NCHW (the study's first run), channels-last memory format, bf16
+autocast (AMX on CPUs that have it; this changes the numerics, so a study run this way must say so), both, and
+channels-last with glibc keeping freed memory (``alexnet._allocator``: the study's setting since 2026-12-04; it
+changes no number, and is measured last because it cannot be undone in a process). One step = forward,
+cross-entropy, backward and cuda-convnet's update on a batch of 128 random 24x24 crops. Results go to
 benchmarks/results/ as JSON, CSV and a PNG named after the device.
 
     python benchmarks/bench_cuda_convnet.py [--reps 15] [--variants 13pct 13pct+lrn] [--threads 2]
@@ -17,14 +19,16 @@ import torch
 import torch.nn.functional as F
 from _common import RESULTS, add_overwrite, device_name, result_path, save, slug, time_ms
 
+from alexnet._allocator import keep_freed_memory
 from alexnet.cuda_convnet import VARIANTS, CudaConvnetCIFAR
 from alexnet.experiments.lrn_overlap import CudaConvnetSGD, param_groups
 
 SETTINGS = {
-    "fp32 (the study)": dict(channels_last=False, bf16=False),
+    "fp32, NCHW": dict(channels_last=False, bf16=False),
     "channels-last": dict(channels_last=True, bf16=False),
     "bf16 autocast": dict(channels_last=False, bf16=True),
     "bf16 + channels-last": dict(channels_last=True, bf16=True),
+    "channels-last, freed memory kept (the study)": dict(channels_last=True, bf16=False, keep_freed=True),
 }
 
 
@@ -61,18 +65,24 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     result_path("cuda-convnet-step", device, args.overwrite)  # refuse before measuring, not after
-    rows = []
-    for variant in args.variants:
-        base = None
-        for name, setting in SETTINGS.items():
-            step = step_fn(variant, **setting, batch=args.batch, device=device)
-            for _ in range(2):  # warm-up beyond time_ms's one: allocator, oneDNN's kernel choice
-                step()
-            t = time_ms(step, device, args.reps)
-            base = base or t["ms"]
-            rows.append(dict(variant=variant, setting=name, batch=args.batch, **t, speedup=round(base / t["ms"], 2)))
-            print(f"{variant:>17} {name:>22}: {t['ms']:8.1f} ms per step [{t['ms_p20']:.1f}, {t['ms_p80']:.1f}]"
-                  f"  x{base / t['ms']:.2f}")  # fmt: skip
+    rows, base = [], {}
+    for keep_freed in (False, True):  # keep_freed_memory() lasts for the process: its settings go last
+        if keep_freed and not keep_freed_memory():
+            print("not glibc: the freed-memory setting is skipped")
+            break
+        for variant in args.variants:
+            for name, setting in SETTINGS.items():
+                if setting.get("keep_freed", False) != keep_freed:
+                    continue
+                step = step_fn(variant, setting["channels_last"], setting["bf16"], args.batch, device)
+                for _ in range(2):  # warm-up beyond time_ms's one: allocator, oneDNN's kernel choice
+                    step()
+                t = time_ms(step, device, args.reps)
+                speedup = base.setdefault(variant, t["ms"]) / t["ms"]
+                rows.append(dict(variant=variant, setting=name, batch=args.batch, **t, speedup=round(speedup, 2)))
+                print(f"{variant:>17} {name:>44}: {t['ms']:8.1f} ms per step [{t['ms_p20']:.1f}, "
+                      f"{t['ms_p80']:.1f}]  x{speedup:.2f}")  # fmt: skip
+    rows.sort(key=lambda r: args.variants.index(r["variant"]))  # stable: settings stay in order
     meta = dict(op="cuda-convnet training step", reps=args.reps)
     path = save("cuda-convnet-step", device, rows, meta, overwrite=args.overwrite)
     png = RESULTS / f"cuda-convnet-step-{slug(device_name(device))}.png"
