@@ -108,11 +108,15 @@ def test_ctrl_c_during_a_checkpoint_write_raises_keyboard_interrupt_after_it(tmp
         real_save(obj, f)
 
     monkeypatch.setattr(torch, "save", save_with_ctrl_c_in_the_middle)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    with pytest.raises(KeyboardInterrupt):
-        atomic_save({"weights": torch.ones(3)}, path)
+    # Python's own handler, even where the test runner started with SIGINT ignored (a background job).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            atomic_save({"weights": torch.ones(3)}, path)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert torch.equal(torch.load(path, weights_only=True)["weights"], torch.ones(3))
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_bad_checkpoints_are_clear_errors(tmp_path):
