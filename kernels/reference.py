@@ -70,7 +70,8 @@ def _pow_neg_(s: torch.Tensor, beta: float) -> torch.Tensor:
     """s <- s ** -beta in place; returns s.
 
     beta = 0.75 (the paper's and cuda-convnet's) as rsqrt(s) * sqrt(rsqrt(s)): on the CPU pow's exp(log) was a
-    third of the LRN's time, and this is within a few ulp of it (tests/kernels/test_reference.py measures it).
+    third of the LRN's time; this is within 2.1 machine epsilons of the float64 value, pow 0.5 (measured by
+    tests/kernels/test_lrn.py::test_the_torch_backends_power_for_beta_three_quarters_is_within_a_few_ulp_of_pow).
     """
     if beta == 0.75:
         s.rsqrt_()
