@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import alexnet.lab
 from alexnet.lab import setup
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,8 +19,10 @@ def test_setup_reads_fast_mode_device_and_the_shared_data(tmp_path, monkeypatch,
     monkeypatch.chdir(labs)
     monkeypatch.setenv("ALEXNET_LAB_FAST", "1")
     monkeypatch.delenv("ALEXNET_LAB_DATA", raising=False)
+    kept = []  # the real call lasts for the process: this one only records it (the subprocess below makes it)
+    monkeypatch.setattr(alexnet.lab, "keep_freed_memory", lambda: kept.append(True) or True)
     lab = setup()
-    assert lab.fast and lab.device in ("cpu", "cuda")
+    assert lab.fast and lab.device in ("cpu", "cuda") and lab.freed_memory_kept and kept == [True]
     assert lab.shared == tmp_path / "shared" / "data" and lab.cifar10 == lab.shared / "cifar10-jpg.zip"
     assert lab.imagenet_samples is None and lab.results == tmp_path / "repo" / "benchmarks" / "results"
     assert "fast mode: True" in capsys.readouterr().out
@@ -35,6 +38,8 @@ def test_import_alexnet_leaves_the_triton_choice_open():
         "assert 'kernels' not in sys.modules and 'triton' not in sys.modules, 'kernels imported too early'\n"
         "lab = alexnet.lab.setup(triton_on_cpu=True, verbose=False)\n"
         "assert os.environ['TRITON_INTERPRET'] == ('1' if lab.device == 'cpu' else os.environ['TRITON_INTERPRET'])\n"
+        "from alexnet._allocator import keep_freed_memory\n"
+        "assert lab.freed_memory_kept == keep_freed_memory() == sys.platform.startswith('linux'), 'glibc thresholds'\n"
         "from alexnet import AlexNet, pretrained\n"
         "assert 'kernels' in sys.modules and callable(pretrained) and AlexNet.__name__ == 'AlexNet'\n"
     )
