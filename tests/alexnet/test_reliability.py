@@ -217,6 +217,19 @@ def test_sigint_in_run_stops_between_steps_and_saves(tmp_path):
     assert signal.getsignal(signal.SIGINT) is before  # restored
 
 
+def test_run_leaves_a_handler_python_did_not_set_alone(tmp_path, monkeypatch):
+    # getsignal() is None where a handler came from C (an embedding application): signal.signal could not put it
+    # back, so run() must neither replace it nor fail on the way out.
+    real = signal.getsignal
+    monkeypatch.setattr(signal, "getsignal", lambda sig: None if sig == signal.SIGTERM else real(sig))
+    handlers = signal.signal(signal.SIGTERM, signal.SIG_DFL), signal.getsignal(signal.SIGINT)
+    trainer = make_trainer(synthetic_sets(), log_dir=tmp_path)
+    seen = []
+    trainer.run(steps=2, progress=False, callbacks=[lambda t, r: seen.append(real(signal.SIGTERM))])
+    signal.signal(signal.SIGTERM, handlers[0])
+    assert seen == [signal.SIG_DFL] * 2 and trainer.global_step == 2 and real(signal.SIGINT) is handlers[1]
+
+
 def test_sigterm_stops_and_saves_too(tmp_path):
     trainer = make_trainer(synthetic_sets(), log_dir=tmp_path)
     def terminate(trainer, record):
