@@ -291,6 +291,7 @@ def cmd_lrn_overlap(args) -> int:
                                     memory_format=args.memory_format.replace("-", "_"))  # fmt: skip
     for row in lrn_overlap.summary(results, plan):
         print(lrn_overlap.summary_line(row))
+    print(lrn_overlap.remaining_line(lrn_overlap.remaining(results, plan)))
     print(f"saved {out / 'results.json'}")
     return 0
 

@@ -464,6 +464,55 @@ def summary_line(row: dict) -> str:
             f"{_pct(row['gap'])}; {seconds['median']:.0f} s/epoch; {row['wall_h']:.2f} h")  # fmt: skip
 
 
+def remaining(results: dict, plan=PLAN) -> list[dict]:
+    """Per planned run not finished, in the plan's order: the epochs left and the hours they should take.
+
+    The estimate is the variant's own pace so far: the median seconds per training image over its timed epochs
+    (so an epoch on batches 1-5 costs 5/4 of one on batches 1-4), times the images left, times the share its
+    runs spent beyond training (evaluation, saving). ``hours`` is None for a variant with no epoch yet. A
+    median over every machine the epochs ran on: on another CPU the real time can differ twofold.
+    """
+    train_images = results.get("environment", {}).get("train_images", 50_000)
+    share = {"batches 1-4": 0.8, "batches 1-5": 1.0}  # batch 5 is held out while training on batches 1-4
+    rows = []
+    for variant, seeds in plan:
+        runs = [run for run in results["runs"].values() if run["variant"] == variant]
+        timed = [(epoch["seconds"], share[epoch["images"]] * train_images)
+                 for run in runs for epoch in run["history"] if "images" in epoch]  # fmt: skip
+        per_image = statistics.median(s / n for s, n in timed) if timed else None
+        trained = sum(epoch["seconds"] for run in runs for epoch in run["history"])
+        overhead = max(1.0, sum(run["wall_s"] for run in runs) / trained) if trained else 1.0
+        schedule = schedule_of(variant)
+        epochs = min(results.get("epochs_override") or total_epochs(schedule), total_epochs(schedule))
+        for seed in range(seeds):
+            run = results["runs"].get(f"{variant}:{seed}")
+            if run is not None and run["finished"]:
+                continue
+            done = len(run["history"]) if run else 0
+            left = range(done + 1, epochs + 1)
+            images = sum(share[phase_at(schedule, epoch).images] * train_images for epoch in left)
+            hours = None if per_image is None else per_image * images * overhead / 3600
+            rows.append(dict(variant=variant, seed=seed, epochs_done=done, epochs_left=len(left), hours=hours))
+    return rows
+
+
+def remaining_line(rows: list[dict]) -> str:
+    """:func:`remaining` as a sentence."""
+    if not rows:
+        return "Left in the plan: nothing, every planned run has finished."
+    parts = []
+    for row in rows:
+        epochs = row["epochs_done"] + row["epochs_left"]
+        begun = f"{row['epochs_left']} of {epochs} epochs left" if row["epochs_done"] else f"{epochs} epochs"
+        pace = "not timed yet" if row["hours"] is None else f"~{row['hours']:.1f} h"
+        parts.append(f"{row['variant']} seed {row['seed']}: {begun}, {pace}")
+    timed = [row["hours"] for row in rows if row["hours"] is not None]
+    total = f"about {sum(timed):.1f} h at the pace so far"
+    if len(timed) < len(rows):
+        total += " and the runs not timed yet"
+    return f"Left in the plan: {'; '.join(parts)}. In all {total}."
+
+
 def compare(results: dict, base: str, other: str, which: str = "multiview") -> dict:
     """``other`` minus ``base`` in final test error (``which``: ``"centre"`` or ``"multiview"``) or in the
     train-test gap at the last epoch (``"gap"``: centre-crop test error minus training error, section 3.4's

@@ -220,6 +220,7 @@ def test_lrn_overlap_runs_a_short_study_and_refuses_to_replace_it(tiny_cifar, tm
     from alexnet.experiments import lrn_overlap
 
     assert main(args) == 0  # 48 training images: 9 of them held out as "batch 5"
-    assert "13pct: 1 of 1 runs finished" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "13pct: 1 of 1 runs finished" in printed and "Left in the plan: nothing" in printed
     assert lrn_overlap.load(out / "results.json")["runs"]["13pct:0"]["finished"]
     assert main(args) == 2 and "--resume" in _error_line(capsys)

@@ -370,6 +370,34 @@ def test_seconds_per_epoch_are_told_apart_by_the_machine_each_epoch_ran_on():
     assert "by machine" not in study.markdown_summary(dict(runs={"13pct:0": _finished("13pct", 0, 0.2)}))
 
 
+def test_remaining_estimates_each_unfinished_run_at_its_variants_pace_per_image():
+    def epoch(n, images, seconds):
+        return dict(epoch=n, images=images, train_error=0.1, test_error=0.2, seconds=seconds)
+
+    # 1,000 training images: an epoch on batches 1-4 trains on 800; every timed epoch ran at 0.01 s per image,
+    # and the runs spent twice their training time in all (evaluation, saving).
+    first = _finished("13pct", 0, 0.2, [epoch(1, "batches 1-4", 8.0), epoch(2, "batches 1-5", 10.0)])
+    first["wall_s"] = 36.0
+    begun = dict(variant="13pct", seed=1, finished=False, wall_s=1600.0,
+                 history=[epoch(n, "batches 1-4", 8.0) for n in range(1, 101)])  # fmt: skip
+    results = dict(runs={"13pct:0": first, "13pct:1": begun}, environment=dict(train_images=1000))
+    rows = study.remaining(results, plan=(("13pct", 3), ("13pct+lrn", 1)))
+    assert [(r["variant"], r["seed"], r["epochs_done"], r["epochs_left"]) for r in rows] == [
+        ("13pct", 1, 100, 60), ("13pct", 2, 0, 160), ("13pct+lrn", 0, 0, 160)]  # the finished seed 0 is not left
+    # seed 1: 60 epochs on batches 1-5; seed 2: 100 on batches 1-4 and 60 on 1-5; x 0.01 s per image x 2.
+    assert rows[0]["hours"] == pytest.approx(60 * 1000 * 0.01 * 2 / 3600)
+    assert rows[1]["hours"] == pytest.approx((100 * 800 + 60 * 1000) * 0.01 * 2 / 3600)
+    assert rows[2]["hours"] is None  # no epoch of 13pct+lrn yet: no pace to go by
+    assert study.remaining_line(rows) == (
+        "Left in the plan: 13pct seed 1: 60 of 160 epochs left, ~0.3 h; 13pct seed 2: 160 epochs, ~0.8 h; "
+        "13pct+lrn seed 0: 160 epochs, not timed yet. In all about 1.1 h at the pace so far and the runs not "
+        "timed yet.")  # fmt: skip
+    short = dict(results, epochs_override=120)  # a study cut short: its runs end at epoch 120
+    assert [r["epochs_left"] for r in study.remaining(short, plan=(("13pct", 2),))] == [20]
+    assert study.remaining_line(study.remaining(dict(runs={"13pct:0": first}), plan=(("13pct", 1),))) == (
+        "Left in the plan: nothing, every planned run has finished.")
+
+
 def test_machine_name_gives_the_cpus_model_instructions_and_threads():
     threads = torch.get_num_threads()
     model, rest = machine_name("cpu").split(" (", 1)
