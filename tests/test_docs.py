@@ -55,6 +55,7 @@ def test_lrn_overlap_tables_and_the_readme_row_are_the_committed_results():
     results = lrn_overlap.load(RESULTS / "lrn_overlap" / "results.json")
     page = (ROOT / "docs" / "lrn_overlap.md").read_text()
     assert lrn_overlap.markdown_summary(results, lrn_overlap.PLAN).split("\n\nDevice")[0] in page
+    assert lrn_overlap.runs_table(results, lrn_overlap.PLAN) in page
     assert lrn_overlap.curve_table(results) in page
     finished = {row["variant"]: row for row in lrn_overlap.summary(results) if row["seeds_finished"]}
     for variant, row in finished.items():  # the README gives each variant's median over its finished seeds
@@ -69,7 +70,7 @@ def test_lrn_overlap_tables_and_the_readme_row_are_the_committed_results():
             assert f"**{mean * 100:+.1f} points**" in page, f"the page's {which} overlap difference"
 
 
-def test_the_lrn_overlap_docs_tool_rewrites_both_tables_and_only_them(tmp_path):
+def test_the_lrn_overlap_docs_tool_rewrites_its_three_tables_and_only_them(tmp_path):
     import subprocess
     import sys
 
@@ -77,15 +78,17 @@ def test_the_lrn_overlap_docs_tool_rewrites_both_tables_and_only_them(tmp_path):
 
     results = lrn_overlap.load(RESULTS / "lrn_overlap" / "results.json")
     table = lrn_overlap.markdown_summary(results, lrn_overlap.PLAN).split("\n\nDevice")[0]
+    runs = lrn_overlap.runs_table(results, lrn_overlap.PLAN)
     curves = lrn_overlap.curve_table(results)
     stale = "| variant | runs finished | old |\n| --- | --- | --- |\n| `13pct` | 0 of 3 | - |"
     page = tmp_path / "page.md"
+    old_runs = "| run | memory format | old |\n| `13pct` seed 0 | x |"
     old_curves = "| epoch | data | rate | old |\n| 1 | x | y |"
-    page.write_text(f"# title\n\nprose\n\n{stale}\n\nmore prose\n\n{old_curves}\n\nend\n")
+    page.write_text(f"# title\n\nprose\n\n{stale}\n\n{old_runs}\n\nmore prose\n\n{old_curves}\n\nend\n")
     tool = [sys.executable, str(ROOT / "tools" / "lrn_overlap_docs.py"), "--page", str(page)]
     run = subprocess.run(tool, capture_output=True, text=True, check=True)
     assert "rewritten" in run.stdout
-    assert page.read_text() == f"# title\n\nprose\n\n{table}\n\nmore prose\n\n{curves}\n\nend\n"
+    assert page.read_text() == f"# title\n\nprose\n\n{table}\n\n{runs}\n\nmore prose\n\n{curves}\n\nend\n"
     assert "already up to date" in subprocess.run(tool, capture_output=True, text=True, check=True).stdout
     page.write_text("no tables here\n")
     run = subprocess.run(tool, capture_output=True, text=True)

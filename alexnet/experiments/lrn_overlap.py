@@ -629,6 +629,30 @@ def curve_table(results: dict, runs: tuple[str, ...] | None = None,
     return "\n".join(lines)
 
 
+def runs_table(results: dict, plan=PLAN) -> str:
+    """Every run begun as a Markdown table, in the plan's order then by seed: its memory format, epochs done,
+    final test errors, the median training seconds per epoch on each machine its epochs ran on (how many
+    epochs each, in brackets; "unrecorded" for epochs from before machines were recorded) and its wall time."""
+    rank = {variant: i for i, (variant, _) in enumerate(plan)}
+    lines = ["| run | memory format | epochs | test error, centre / multiview | training s/epoch by machine [epochs] "
+             "| wall time |", "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    for run in sorted(results["runs"].values(), key=lambda r: (rank.get(r["variant"], len(rank)), r["variant"],
+                                                                r["seed"])):  # fmt: skip
+        counts: dict[str, int] = {}
+        for epoch in run["history"]:
+            machine = epoch.get("machine", "unrecorded")
+            counts[machine] = counts.get(machine, 0) + 1
+        machines = "; ".join(f"{seconds:.0f} on {machine} [{counts[machine]}]"
+                             for machine, seconds in _seconds_by_machine([run]).items())  # fmt: skip
+        final = run.get("final_test_error")
+        errors = f"{final['centre']:.1%} / {final['multiview']:.1%}" if run["finished"] else "running"
+        epochs = f"{len(run['history'])} of {run.get('epochs', total_epochs(schedule_of(run['variant'])))}"
+        fmt = run.get("memory_format", "contiguous").replace("_", "-")  # as the CLI spells it
+        lines.append(f"| `{run['variant']}` seed {run['seed']} | {fmt} | "
+                     f"{epochs} | {errors} | {machines or '-'} | {run['wall_s'] / 3600:.2f} h |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def comparison_line(result: dict) -> str:
     """:func:`compare` as a sentence."""
     measure = "train-test gap" if result["which"] == "gap" else f"{result['which']} test error"

@@ -398,6 +398,22 @@ def test_remaining_estimates_each_unfinished_run_at_its_variants_pace_per_image(
         "Left in the plan: nothing, every planned run has finished.")
 
 
+def test_runs_table_gives_each_run_its_machines_epochs_and_wall_time_in_the_plans_order():
+    amd = "AMD EPYC (AVX2), 2 threads"
+    history = [dict(epoch=e, train_error=0.1, test_error=0.2, seconds=20.0 + e) for e in range(1, 4)]
+    history += [dict(epoch=e, train_error=0.1, test_error=0.2, seconds=50.0, machine=amd) for e in range(4, 6)]
+    first = _finished("13pct", 1, 0.15, history) | dict(epochs=5, memory_format="channels_last", wall_s=7200.0)
+    first["final_test_error"] = dict(centre=0.183, multiview=0.148)
+    begun = dict(variant="13pct+lrn", seed=0, epochs=160, finished=False, wall_s=900.0,
+                 history=[dict(epoch=1, train_error=0.5, test_error=0.6, seconds=60.0, machine=amd)])  # fmt: skip
+    table = study.runs_table(dict(runs={"13pct+lrn:0": begun, "13pct:1": first}), plan=study.PLAN)
+    assert table.splitlines()[2:] == [
+        "| `13pct` seed 1 | channels-last | 5 of 5 | 18.3% / 14.8% | 22 on unrecorded [3]; 50 on AMD EPYC (AVX2), "
+        "2 threads [2] | 2.00 h |",
+        "| `13pct+lrn` seed 0 | contiguous | 1 of 160 | running | 60 on AMD EPYC (AVX2), 2 threads [1] | 0.25 h |",
+    ]  # 13pct before 13pct+lrn, as the plan runs them; no memory_format recorded means contiguous (NCHW)
+
+
 def test_machine_name_gives_the_cpus_model_instructions_and_threads():
     threads = torch.get_num_threads()
     model, rest = machine_name("cpu").split(" (", 1)
