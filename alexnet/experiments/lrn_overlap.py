@@ -443,14 +443,19 @@ def summary(results: dict, plan=None) -> list[dict]:
     return rows
 
 
-def _seconds_by_machine(runs: list[dict]) -> dict[str, float]:
-    """Median seconds per epoch on each machine the epochs ran on (epochs from before the machine was recorded
-    under ``"unrecorded"``), in the order first met."""
+def _epoch_seconds_by_machine(runs: list[dict]) -> dict[str, list[float]]:
+    """Each epoch's training seconds, grouped by the machine it ran on (epochs from before the machine was
+    recorded under ``"unrecorded"``), in the order first met."""
     by_machine: dict[str, list[float]] = {}
     for run in runs:
         for epoch in run["history"]:
             by_machine.setdefault(epoch.get("machine", "unrecorded"), []).append(epoch["seconds"])
-    return {machine: statistics.median(seconds) for machine, seconds in by_machine.items()}
+    return by_machine
+
+
+def _seconds_by_machine(runs: list[dict]) -> dict[str, float]:
+    """Median seconds per epoch on each machine the epochs ran on, in the order first met."""
+    return {machine: statistics.median(seconds) for machine, seconds in _epoch_seconds_by_machine(runs).items()}
 
 
 def summary_line(row: dict) -> str:
@@ -638,12 +643,8 @@ def runs_table(results: dict, plan=PLAN) -> str:
              "| wall time |", "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for run in sorted(results["runs"].values(), key=lambda r: (rank.get(r["variant"], len(rank)), r["variant"],
                                                                 r["seed"])):  # fmt: skip
-        counts: dict[str, int] = {}
-        for epoch in run["history"]:
-            machine = epoch.get("machine", "unrecorded")
-            counts[machine] = counts.get(machine, 0) + 1
-        machines = "; ".join(f"{seconds:.0f} on {machine} [{counts[machine]}]"
-                             for machine, seconds in _seconds_by_machine([run]).items())  # fmt: skip
+        machines = "; ".join(f"{statistics.median(seconds):.0f} on {machine} [{len(seconds)}]"
+                             for machine, seconds in _epoch_seconds_by_machine([run]).items())  # fmt: skip
         final = run.get("final_test_error")
         errors = f"{final['centre']:.1%} / {final['multiview']:.1%}" if run["finished"] else "running"
         epochs = f"{len(run['history'])} of {run.get('epochs', total_epochs(schedule_of(run['variant'])))}"
