@@ -512,6 +512,8 @@ def remaining_line(rows: list[dict]) -> str:
         pace = "not timed yet" if row["hours"] is None else f"~{row['hours']:.1f} h"
         parts.append(f"{row['variant']} seed {row['seed']}: {begun}, {pace}")
     timed = [row["hours"] for row in rows if row["hours"] is not None]
+    if not timed:  # no total: "about 0.0 h" would read as nothing left
+        return f"Left in the plan: {'; '.join(parts)}."
     total = f"about {sum(timed):.1f} h at the pace so far"
     if len(timed) < len(rows):
         total += " and the runs not timed yet"

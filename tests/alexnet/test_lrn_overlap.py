@@ -396,6 +396,9 @@ def test_remaining_estimates_each_unfinished_run_at_its_variants_pace_per_image(
     assert [r["epochs_left"] for r in study.remaining(short, plan=(("13pct", 2),))] == [20]
     assert study.remaining_line(study.remaining(dict(runs={"13pct:0": first}), plan=(("13pct", 1),))) == (
         "Left in the plan: nothing, every planned run has finished.")
+    untimed = study.remaining(dict(runs={"13pct:0": first}), plan=(("13pct", 1), ("13pct+lrn", 1)))
+    assert study.remaining_line(untimed) == (  # not "about 0.0 h": nothing left has a pace yet
+        "Left in the plan: 13pct+lrn seed 0: 160 epochs, not timed yet.")
 
 
 def test_runs_table_gives_each_run_its_machines_epochs_and_wall_time_in_the_plans_order():
