@@ -68,6 +68,11 @@ def test_lrn_overlap_tables_and_the_readme_row_are_the_committed_results():
         for which in ("multiview", "centre", "gap"):
             mean = lrn_overlap.compare(results, "13pct-nonoverlap", "13pct", which)["mean"]
             assert f"**{mean * 100:+.1f} points**" in page, f"the page's {which} overlap difference"
+    if {"13pct", "13pct+lrn"} <= finished.keys():  # the page's validation error at epoch 100, paired per seed
+        runs = results["runs"]
+        lead = [(runs[f"13pct+lrn:{s}"]["history"][99]["val_error"] - runs[f"13pct:{s}"]["history"][99]["val_error"])
+                * 100 for s in range(3)]  # fmt: skip
+        assert f"{lead[0]:+.2f}, {lead[1]:+.2f} and {lead[2]:+.2f} points" in page, "the page's epoch-100 LRN lead"
 
 
 def test_the_lrn_overlap_docs_tool_rewrites_its_three_tables_and_only_them(tmp_path):
