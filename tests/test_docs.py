@@ -75,6 +75,51 @@ def test_lrn_overlap_tables_and_the_readme_row_are_the_committed_results():
         assert f"{lead[0]:+.2f}, {lead[1]:+.2f} and {lead[2]:+.2f} points" in page, "the page's epoch-100 LRN lead"
 
 
+def _listed(values: list[str]) -> str:
+    """A pattern for values quoted in prose as "a, b and c" or "a, b, c"."""
+    return "(?:, | and )".join(re.escape(v) for v in values)
+
+
+def test_the_lrn_overlap_pages_per_seed_numbers_are_the_committed_ones():
+    """The prose quotes per-seed lists (paired differences, training errors, what the 10 views gain) typed from
+    the committed results: each must still be what ``results.json`` gives, seed 0, 1, 2 in order."""
+    from alexnet.experiments import lrn_overlap
+
+    results = lrn_overlap.load(RESULTS / "lrn_overlap" / "results.json")
+    page = " ".join((ROOT / "docs" / "lrn_overlap.md").read_text().split())  # prose wraps anywhere
+    finished = {row["variant"] for row in lrn_overlap.summary(results) if row["seeds_finished"] == 3}
+    runs = results["runs"]
+
+    def per_seed(variant, value):
+        return [value(runs[f"{variant}:{seed}"]) for seed in range(3)]
+
+    def train(run):
+        return f"{run['history'][-1]['train_error']:.1%}"
+
+    def view_gain(run):
+        return f"{(run['final_test_error']['centre'] - run['final_test_error']['multiview']) * 100:.1f}"
+
+    pairs = [(base, other) for base, other in (("13pct", "13pct+lrn"), ("13pct-nonoverlap", "13pct"))
+             if {base, other} <= finished]  # fmt: skip
+    for base, other in pairs:
+        for which in ("multiview", "centre", "gap"):
+            diffs = [f"{d * 100:+.2f}" for d in lrn_overlap.compare(results, base, other, which)["differences"]]
+            assert re.search(_listed(diffs), page), f"the page's per-seed {which} differences of {other} - {base}"
+    if {"13pct", "13pct-nonoverlap"} <= finished:
+        assert re.search(_listed(per_seed("13pct", train)) + " against " + _listed(per_seed("13pct-nonoverlap", train)),
+                         page), "the overlap paragraph's training errors"  # fmt: skip
+        gains = _listed(per_seed("13pct", view_gain)) + " points below centre crop, against " + _listed(
+            per_seed("13pct-nonoverlap", view_gain))  # fmt: skip
+        assert re.search(gains, page), "the overlap paragraph's multiview gains"
+    if {"13pct", "13pct+lrn"} <= finished:
+        last_train = {v: per_seed(v, lambda run: run["history"][-1]["train_error"]) for v in ("13pct+lrn", "13pct")}
+        extra = [f"{(a - b) * 100:.1f}" for a, b in zip(last_train["13pct+lrn"], last_train["13pct"])]
+        assert re.search(_listed(extra) + " points more training error", page), "the LRN paragraph's training errors"
+        gains = _listed(per_seed("13pct+lrn", view_gain)) + r" points below centre crop, against " + _listed(
+            per_seed("13pct", view_gain))  # fmt: skip
+        assert re.search(gains, page), "the LRN paragraph's multiview gains"
+
+
 def test_the_lrn_overlap_docs_tool_rewrites_its_three_tables_and_only_them(tmp_path):
     import subprocess
     import sys
