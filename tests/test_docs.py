@@ -68,11 +68,6 @@ def test_lrn_overlap_tables_and_the_readme_row_are_the_committed_results():
         for which in ("multiview", "centre", "gap"):
             mean = lrn_overlap.compare(results, "13pct-nonoverlap", "13pct", which)["mean"]
             assert f"**{mean * 100:+.1f} points**" in page, f"the page's {which} overlap difference"
-    if {"13pct", "13pct+lrn"} <= finished.keys():  # the page's validation error at epoch 100, paired per seed
-        runs = results["runs"]
-        lead = [(runs[f"13pct+lrn:{s}"]["history"][99]["val_error"] - runs[f"13pct:{s}"]["history"][99]["val_error"])
-                * 100 for s in range(3)]  # fmt: skip
-        assert f"{lead[0]:+.2f}, {lead[1]:+.2f} and {lead[2]:+.2f} points" in page, "the page's epoch-100 LRN lead"
 
 
 def _listed(values: list[str]) -> str:
@@ -81,43 +76,41 @@ def _listed(values: list[str]) -> str:
 
 
 def test_the_lrn_overlap_pages_per_seed_numbers_are_the_committed_ones():
-    """The prose quotes per-seed lists (paired differences, training errors, what the 10 views gain) typed from
-    the committed results: each must still be what ``results.json`` gives, seed 0, 1, 2 in order."""
+    """The prose quotes per-seed lists (paired differences, training errors, what the 10 views gain, the epoch-100
+    validation lead) typed from the committed results: each must still be what ``results.json`` gives, seeds 0-2."""
     from alexnet.experiments import lrn_overlap
 
     results = lrn_overlap.load(RESULTS / "lrn_overlap" / "results.json")
     page = " ".join((ROOT / "docs" / "lrn_overlap.md").read_text().split())  # prose wraps anywhere
     finished = {row["variant"] for row in lrn_overlap.summary(results) if row["seeds_finished"] == 3}
-    runs = results["runs"]
+    assert {"13pct", "13pct+lrn", "13pct-nonoverlap"} <= finished, "the page's paragraphs are about these runs"
 
     def per_seed(variant, value):
-        return [value(runs[f"{variant}:{seed}"]) for seed in range(3)]
+        return [value(results["runs"][f"{variant}:{seed}"]) for seed in range(3)]
 
     def train(run):
-        return f"{run['history'][-1]['train_error']:.1%}"
+        return run["history"][-1]["train_error"]
 
     def view_gain(run):
         return f"{(run['final_test_error']['centre'] - run['final_test_error']['multiview']) * 100:.1f}"
 
-    pairs = [(base, other) for base, other in (("13pct", "13pct+lrn"), ("13pct-nonoverlap", "13pct"))
-             if {base, other} <= finished]  # fmt: skip
-    for base, other in pairs:
+    def found(*parts):
+        return re.search("".join(p if isinstance(p, str) else _listed(p) for p in parts), page)
+
+    for base, other in (("13pct", "13pct+lrn"), ("13pct-nonoverlap", "13pct")):
         for which in ("multiview", "centre", "gap"):
             diffs = [f"{d * 100:+.2f}" for d in lrn_overlap.compare(results, base, other, which)["differences"]]
-            assert re.search(_listed(diffs), page), f"the page's per-seed {which} differences of {other} - {base}"
-    if {"13pct", "13pct-nonoverlap"} <= finished:
-        assert re.search(_listed(per_seed("13pct", train)) + " against " + _listed(per_seed("13pct-nonoverlap", train)),
-                         page), "the overlap paragraph's training errors"  # fmt: skip
-        gains = _listed(per_seed("13pct", view_gain)) + " points below centre crop, against " + _listed(
-            per_seed("13pct-nonoverlap", view_gain))  # fmt: skip
-        assert re.search(gains, page), "the overlap paragraph's multiview gains"
-    if {"13pct", "13pct+lrn"} <= finished:
-        last_train = {v: per_seed(v, lambda run: run["history"][-1]["train_error"]) for v in ("13pct+lrn", "13pct")}
-        extra = [f"{(a - b) * 100:.1f}" for a, b in zip(last_train["13pct+lrn"], last_train["13pct"])]
-        assert re.search(_listed(extra) + " points more training error", page), "the LRN paragraph's training errors"
-        gains = _listed(per_seed("13pct+lrn", view_gain)) + r" points below centre crop, against " + _listed(
-            per_seed("13pct", view_gain))  # fmt: skip
-        assert re.search(gains, page), "the LRN paragraph's multiview gains"
+            assert found(diffs), f"the page's per-seed {which} differences of {other} - {base}"
+    lrn, base, nonoverlap = (per_seed(v, train) for v in ("13pct+lrn", "13pct", "13pct-nonoverlap"))
+    assert found([f"{t:.1%}" for t in base], " against ", [f"{t:.1%}" for t in nonoverlap]), "overlap: training errors"
+    assert found(per_seed("13pct", view_gain), " points below centre crop, against ",
+                 per_seed("13pct-nonoverlap", view_gain)), "overlap: multiview gains"  # fmt: skip
+    assert found([f"{(a - b) * 100:.1f}" for a, b in zip(lrn, base)], " points more training error"), "LRN: training"
+    assert found(per_seed("13pct+lrn", view_gain), " points below centre crop, against ",
+                 per_seed("13pct", view_gain)), "LRN: multiview gains"  # fmt: skip
+    val = {v: per_seed(v, lambda run: run["history"][99]["val_error"]) for v in ("13pct+lrn", "13pct")}
+    lead = [f"{(a - b) * 100:+.2f}" for a, b in zip(val["13pct+lrn"], val["13pct"])]
+    assert found(lead, " points"), "LRN: the validation lead at epoch 100"
 
 
 def test_the_lrn_overlap_docs_tool_rewrites_its_three_tables_and_only_them(tmp_path):
