@@ -57,6 +57,7 @@ def test_lrn_overlap_tables_and_the_readme_row_are_the_committed_results():
     assert lrn_overlap.markdown_summary(results, lrn_overlap.PLAN).split("\n\nDevice")[0] in page
     assert lrn_overlap.runs_table(results, lrn_overlap.PLAN) in page
     assert lrn_overlap.curve_table(results) in page
+    assert lrn_overlap.curve_table(results, schedule="11pct") in page
     finished = {row["variant"]: row for row in lrn_overlap.summary(results) if row["seeds_finished"]}
     for variant, row in finished.items():  # the README gives each variant's median over its finished seeds
         assert f"**{row['multiview']['median']:.1%}**" in README, f"the README lacks {variant}'s median multiview"
@@ -113,7 +114,7 @@ def test_the_lrn_overlap_pages_per_seed_numbers_are_the_committed_ones():
     assert found(lead, " points"), "LRN: the validation lead at epoch 100"
 
 
-def test_the_lrn_overlap_docs_tool_rewrites_its_three_tables_and_only_them(tmp_path):
+def test_the_lrn_overlap_docs_tool_rewrites_its_four_tables_and_only_them(tmp_path):
     import subprocess
     import sys
 
@@ -123,15 +124,18 @@ def test_the_lrn_overlap_docs_tool_rewrites_its_three_tables_and_only_them(tmp_p
     table = lrn_overlap.markdown_summary(results, lrn_overlap.PLAN).split("\n\nDevice")[0]
     runs = lrn_overlap.runs_table(results, lrn_overlap.PLAN)
     curves = lrn_overlap.curve_table(results)
+    curves_11 = lrn_overlap.curve_table(results, schedule="11pct")
     stale = "| variant | runs finished | old |\n| --- | --- | --- |\n| `13pct` | 0 of 3 | - |"
     page = tmp_path / "page.md"
     old_runs = "| run | memory format | old |\n| `13pct` seed 0 | x |"
-    old_curves = "| epoch | data | rate | old |\n| 1 | x | y |"
-    page.write_text(f"# title\n\nprose\n\n{stale}\n\n{old_runs}\n\nmore prose\n\n{old_curves}\n\nend\n")
+    old_curves = "| epoch | data | rate | `13pct` old |\n| 1 | x | y |"
+    old_11 = "| epoch | data | rate | `11pct` old |\n| 1 | x | y |"
+    page.write_text(f"# title\n\nprose\n\n{stale}\n\n{old_runs}\n\nmore prose\n\n{old_curves}\n\n{old_11}\n\nend\n")
     tool = [sys.executable, str(ROOT / "tools" / "lrn_overlap_docs.py"), "--page", str(page)]
     run = subprocess.run(tool, capture_output=True, text=True, check=True)
     assert "rewritten" in run.stdout
-    assert page.read_text() == f"# title\n\nprose\n\n{table}\n\n{runs}\n\nmore prose\n\n{curves}\n\nend\n"
+    expected = f"# title\n\nprose\n\n{table}\n\n{runs}\n\nmore prose\n\n{curves}\n\n{curves_11}\n\nend\n"
+    assert page.read_text() == expected
     assert "already up to date" in subprocess.run(tool, capture_output=True, text=True, check=True).stdout
     page.write_text("no tables here\n")
     run = subprocess.run(tool, capture_output=True, text=True)

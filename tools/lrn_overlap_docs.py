@@ -1,11 +1,12 @@
-"""Rewrite the three generated tables of docs/lrn_overlap.md from the committed study results.
+"""Rewrite the four generated tables of docs/lrn_overlap.md from the committed study results.
 
     python tools/lrn_overlap_docs.py [--results benchmarks/results/lrn_overlap/results.json]
 
 The per-variant table (``lrn_overlap.markdown_summary(results, plan=PLAN)``), the per-run table
-(``lrn_overlap.runs_table(results, PLAN)``) and the curves at the schedule's turns
-(``lrn_overlap.curve_table(results)``) are replaced in place; the prose around them is the author's, and
-``tests/test_docs.py`` checks that all three tables are the committed results'. Run it after committing a finished
+(``lrn_overlap.runs_table(results, PLAN)``) and the curves at each schedule's turns
+(``lrn_overlap.curve_table(results)`` for the 13pct nets, ``curve_table(results, schedule="11pct")`` for the
+11pct net) are replaced in place; the prose around them is the author's, and ``tests/test_docs.py`` checks that
+all four tables are the committed results'. Run it after committing a finished
 run (or the progress of one), then reread the prose.
 """
 
@@ -41,7 +42,9 @@ def main(argv=None) -> int:
     new = replace_table(page, "| variant | runs finished |",
                         lrn_overlap.markdown_summary(results, lrn_overlap.PLAN).split("\n\nDevice")[0])
     new = replace_table(new, "| run | memory format |", lrn_overlap.runs_table(results, lrn_overlap.PLAN))
-    new = replace_table(new, "| epoch | data | rate |", lrn_overlap.curve_table(results))
+    for schedule in ("13pct", "11pct"):  # each table's first run is its schedule's own net
+        new = replace_table(new, f"| epoch | data | rate | `{schedule}` ",
+                            lrn_overlap.curve_table(results, schedule=schedule))
     args.page.write_text(new)
     print(f"{args.page}: {'rewritten' if new != page else 'already up to date'}")
     return 0

@@ -608,20 +608,33 @@ def markdown_summary(results: dict, plan=None) -> str:
     return text
 
 
-def curve_table(results: dict, runs: tuple[str, ...] | None = None,
-                epochs: tuple[int, ...] = (25, 50, 100, 140, 150, 160)) -> str:  # fmt: skip
+TURNS = {
+    "13pct": (25, 50, 100, 140, 150, 160),
+    "11pct": (25, 50, 100, 160, 250, 350, 400, 500, 510, 520),  # 100 and 160: where the 13pct nets turn and end
+}  # the epochs :func:`curve_table` shows by default: each phase's end, and a few on the way
+
+
+def curve_table(results: dict, runs: tuple[str, ...] | None = None, epochs: tuple[int, ...] | None = None,
+                schedule: str = "13pct") -> str:
     """The curves at the schedule's turns as a Markdown table: per run (default: seed 0 of every variant on
-    the 13pct schedule), training error / loss on the augmented crops, validation ("batch 5", while held out)
-    and centre-crop test error at each of ``epochs``; a run that has not reached an epoch shows ``-``."""
+    ``schedule``, "13pct" or "11pct"), training error / loss on the augmented crops, validation ("batch 5", while
+    held out) and centre-crop test error at each of ``epochs`` (default ``TURNS[schedule]``); a run that has not
+    reached an epoch shows ``-``. Every run must train on ``schedule``: the data and rate columns are its."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {sorted(SCHEDULES)}, not {schedule!r}")
+    phases = SCHEDULES[schedule]
     if runs is None:
         runs = tuple(name for name, run in results["runs"].items()
-                     if run["seed"] == 0 and schedule_of(run["variant"]) == SCHEDULES["13pct"])  # fmt: skip
+                     if run["seed"] == 0 and schedule_of(run["variant"]) == phases)  # fmt: skip
+    other = [name for name in runs if schedule_of(results["runs"][name]["variant"]) != phases]
+    if other:
+        raise ValueError(f"runs {other} do not train on the {schedule} schedule; pass schedule= theirs")
+    epochs = TURNS[schedule] if epochs is None else epochs
     rates = {1.0: "epsW", 0.1: "epsW / 10", 0.01: "epsW / 100"}
     head = " | ".join(f"`{results['runs'][name]['variant']}` train error / loss / validation / test" for name in runs)
     lines = [f"| epoch | data | rate | {head} |", "| --- | --- | --- | " + " | ".join("---" for _ in runs) + " |"]
-    schedule = SCHEDULES["13pct"]
     for epoch in epochs:
-        phase = phase_at(schedule, epoch)
+        phase = phase_at(phases, epoch)
         cells = []
         for name in runs:
             history = results["runs"][name]["history"]

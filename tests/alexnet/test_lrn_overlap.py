@@ -444,3 +444,22 @@ def test_curve_table_shows_each_seed_0_run_at_the_schedules_turns():
     assert lines[0].count("train error / loss / validation / test") == 2  # seed 0, 13pct schedule only
     assert lines[4] == "| 100 | batches 1-4 | epsW | 40.0% / 1.000 / 25.0% / 30.0% | 40.0% / 1.000 / 25.0% / 30.0% |"
     assert lines[6] == "| 150 | batches 1-5 | epsW / 10 | 35.0% / 1.000 / - / 30.0% | - |"  # lrn stopped at 120
+
+
+def test_curve_table_of_the_11pct_schedule_shows_its_own_turns_and_refuses_runs_on_another():
+    history = [dict(epoch=e, train_error=0.6 - e / 1000, train_loss=1.0, test_error=0.3, seconds=1.0)
+               | (dict(val_error=0.25) if e <= 350 else {}) for e in range(1, 401)]  # fmt: skip
+    runs = {"13pct:0": _finished("13pct", 0, 0.2), "11pct:0": dict(_finished("11pct", 0, 0.2, history),
+                                                                   finished=False)}  # fmt: skip
+    lines = study.curve_table(dict(runs=runs), schedule="11pct").splitlines()
+    assert lines[0] == "| epoch | data | rate | `11pct` train error / loss / validation / test |"
+    body = {int(line.split(" | ")[0][2:]): line for line in lines[2:]}
+    assert list(body) == list(study.TURNS["11pct"])
+    assert body[350] == "| 350 | batches 1-4 | epsW | 25.0% / 1.000 / 25.0% / 30.0% |"  # still validating
+    assert body[400] == "| 400 | batches 1-5 | epsW | 20.0% / 1.000 / - / 30.0% |"
+    assert body[510] == "| 510 | batches 1-5 | epsW / 10 | - |"  # not reached yet
+    assert len(study.curve_table(dict(runs=runs), epochs=(160,)).splitlines()) == 3  # 13pct's default: no 11pct
+    with pytest.raises(ValueError, match=r"\['11pct:0'\] do not train on the 13pct schedule"):
+        study.curve_table(dict(runs=runs), runs=("13pct:0", "11pct:0"))
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        study.curve_table(dict(runs=runs), schedule="12pct")
