@@ -114,6 +114,29 @@ def test_the_lrn_overlap_pages_per_seed_numbers_are_the_committed_ones():
     assert found(lead, " points"), "LRN: the validation lead at epoch 100"
 
 
+def test_the_published_pairs_numbers_in_the_readme_page_and_notebook_are_the_committed_ones():
+    """The 11pct net (one seed) against 13pct seed 0: its final errors and the paired differences the page, the
+    README and notebook 5's "What we saw" quote must be what ``results.json`` gives."""
+    from alexnet.experiments import lrn_overlap
+
+    results = lrn_overlap.load(RESULTS / "lrn_overlap" / "results.json")
+    run = results["runs"]["11pct:0"]
+    assert run["finished"], "the page, README and notebook describe a finished 11pct run"
+    page = " ".join((ROOT / "docs" / "lrn_overlap.md").read_text().split())
+    notebook = json.loads((ROOT / "labs" / "05_what_lrn_and_overlap_buy.ipynb").read_text())
+    saw = " ".join("".join(c["source"]) for c in notebook["cells"] if "## What we saw" in "".join(c["source"]))
+    final, last = run["final_test_error"], run["history"][-1]
+    finals = f"{final['centre']:.1%} centre crop and {final['multiview']:.1%} multiview"
+    assert finals in page and finals in " ".join(saw.split()), "the 11pct net's final test errors"
+    assert f"training error {last['train_error']:.1%}" in page
+    diffs = {which: lrn_overlap.compare(results, "13pct", "11pct", which) for which in ("multiview", "centre", "gap")}
+    assert all(d["seeds"] == [0] for d in diffs.values())
+    quoted = ", ".join(f"**{d['mean'] * 100:+.2f} points** {what}"
+                       for d, what in zip(diffs.values(), ("multiview", "centre crop", "in the train-test gap")))
+    assert quoted in page, f"the page's 11pct - 13pct differences: {quoted}"
+    assert f"{diffs['multiview']['mean'] * 100:+.1f} points" in README
+
+
 def test_the_lrn_overlap_docs_tool_rewrites_its_four_tables_and_only_them(tmp_path):
     import subprocess
     import sys

@@ -541,10 +541,13 @@ def compare(results: dict, base: str, other: str, which: str = "multiview") -> d
     spreads = [(max(v.values()) - min(v.values()), name, len(v))
                for name, v in ((base, finals[base]), (other, finals[other])) if len(v) > 1]  # fmt: skip
     noise, noise_variant, noise_seeds = max(spreads) if spreads else (None, None, 0)
+    # A variant with one finished seed has no spread of its own: the noise above is the other variant's only.
+    unmeasured = [name for name in (base, other) if len(finals[name]) == 1]
     mean = statistics.fmean(diffs)
     return dict(base=base, other=other, which=which, seeds=seeds, differences=diffs, mean=mean,
                 std=statistics.stdev(diffs) if len(diffs) > 1 else None, noise=noise, noise_variant=noise_variant,
-                noise_seeds=noise_seeds, inside_noise=None if noise is None else abs(mean) <= noise)  # fmt: skip
+                noise_seeds=noise_seeds, inside_noise=None if noise is None else abs(mean) <= noise,
+                unmeasured_noise=unmeasured)  # fmt: skip
 
 
 def plot(results: dict, path: str | Path | None = None):
@@ -682,6 +685,8 @@ def comparison_line(result: dict) -> str:
         rough = ": a rough estimate" if result["noise_seeds"] < 3 else ""
         verdict = (f"{'inside' if result['inside_noise'] else 'larger than'} the seed noise (the spread of "
                    f"{result['noise_variant']} over {result['noise_seeds']} seeds, {_points(result['noise'])}{rough})")
+        for single in result.get("unmeasured_noise", ()):
+            verdict += f"; {single} has one finished seed, so its own seed noise is not in that estimate"
     each = ", ".join(f"{d * 100:+.2f}" for d in result["differences"])
     over = f"on average over {seeds} seed{'s' * (seeds > 1)} ({each})"
     return f"{name}: {_points(result['mean'], sign=True)} {over}; {verdict}"

@@ -311,6 +311,13 @@ def test_compare_pairs_seeds_and_says_when_a_difference_is_inside_the_seed_noise
     two = {name: run for name, run in runs.items() if run["seed"] < 2}  # two seeds: the range says little
     line = study.comparison_line(study.compare(dict(runs=two), "13pct", "13pct+lrn"))
     assert line.endswith("larger than the seed noise (the spread of 13pct over 2 seeds, 1.00 points: a rough estimate)")
+    runs["11pct:0"] = _finished("11pct", 0, 0.10)  # one seed: judged against 13pct's spread, and says so
+    result = study.compare(dict(runs=runs), "13pct", "11pct")
+    assert result["differences"] == pytest.approx([-0.03]) and result["unmeasured_noise"] == ["11pct"]
+    assert study.comparison_line(result) == (
+        "11pct - 13pct (multiview test error): -3.00 points on average over 1 seed (-3.00); larger than the seed "
+        "noise (the spread of 13pct over 3 seeds, 2.00 points); 11pct has one finished seed, so its own seed noise "
+        "is not in that estimate")
 
 
 def test_compare_gap_pairs_the_last_epochs_train_test_gap():
