@@ -134,7 +134,34 @@ def test_the_published_pairs_numbers_in_the_readme_page_and_notebook_are_the_com
     quoted = ", ".join(f"**{d['mean'] * 100:+.2f} points** {what}"
                        for d, what in zip(diffs.values(), ("multiview", "centre crop", "in the train-test gap")))
     assert quoted in page, f"the page's 11pct - 13pct differences: {quoted}"
-    assert f"{diffs['multiview']['mean'] * 100:+.1f} points" in README
+    lower_mv, lower_centre = (-diffs[w]["mean"] * 100 for w in ("multiview", "centre"))
+    gap = diffs["gap"]["mean"] * 100
+    assert f"**{final['multiview']:.1%}** multiview, {-lower_mv:+.1f} points against 13pct" in README
+    assert f"wider train-test gap ({gap:+.1f} points)" in README
+    base_last = results["runs"]["13pct:0"]["history"][-1]
+    gaps = [(r["test_error"] - r["train_error"]) * 100 for r in (last, base_last)]
+    saw = " ".join(saw.split())
+    assert (f"{lower_mv:.1f} points lower multiview than `13pct` on the same seed ({lower_centre:.1f} points on the "
+            f"centre crop)") in saw  # fmt: skip
+    assert "train-test gap {:.1f} against {:.1f} points".format(*gaps) in saw
+    h = run["history"]  # the page's walk along the 11pct curve
+    late = [r["test_error"] for r in h[400:500]]
+    assert (f"its test error was {h[159]['test_error']:.1%}; the 150 epochs on batches 1-5 ended at "
+            f"{h[499]['test_error']:.1%} (epoch 500, within {min(late):.1%}"[:-1] + f"-{max(late):.1%} over epochs "
+            "401-500)") in page  # fmt: skip
+    assert f"took it to {h[509]['test_error']:.1%} (epoch 510) and {h[519]['test_error']:.1%}" in page
+    assert f"training error from {h[499]['train_error']:.1%} to {last['train_error']:.1%}" in page
+    base = results["runs"]["13pct:0"]["final_test_error"]
+    views = [(f["centre"] - f["multiview"]) * 100 for f in (final, base)]
+    assert "gain {:.1f} points over the centre crop, against {:.1f} for `13pct` seed 0".format(*views) in page
+    assert f"{final['multiview'] * 100 - 11:.1f} points above cuda-convnet's 11%" in page
+    from alexnet.cuda_convnet import CudaConvnetCIFAR
+    from alexnet.model import count_parameters
+
+    params = count_parameters(CudaConvnetCIFAR("11pct")) / count_parameters(CudaConvnetCIFAR("13pct"))
+    epochs = len(h) / len(results["runs"]["13pct:0"]["history"])
+    assert f"{params:.1f}x the parameters and {epochs:.2f}x the epochs" in README
+    assert f"{params:.1f} times the parameters" in page and f"trains {epochs:.2f} times as long" in page
 
 
 def test_the_lrn_overlap_docs_tool_rewrites_its_four_tables_and_only_them(tmp_path):
