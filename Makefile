@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test install browser clean clean-notebooks notebook-filter bench lint oldest
+.PHONY: lab test install browser clean clean-notebooks notebook-filter bench gpu-check lint oldest
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,7 +49,15 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_maxpool.py
 	$(BIN)/python benchmarks/bench_fused.py
 
-# The oldest releases the lab supports (the GPU machine's torch 2.11 / triton 3.6), tried on this CPU: builds its
+# The CUDA tests and the benchmarks on a CUDA machine, into OUT (SUMMARY.md, summary.json, results.zip); then
+# `python3 benchmarks/gpu_check.py --fold OUT` files them under benchmarks/results/. Uses the venv when there is one,
+# else the system python3 (an offline machine prepared with `bash benchmarks/gpu_check.sh --prepare`).
+gpu-check:
+	@[ -n "$(OUT)" ] || { echo "make gpu-check: OUT=DIR is required (a new or empty folder for the results)" >&2; exit 2; }
+	PYTHONPATH=. PYTHONUNBUFFERED=1 PYTHON=$$([ -x $(BIN)/python ] && echo $(BIN)/python || echo python3) \
+	  bash benchmarks/gpu_check.sh $(OUT)
+
+# The oldest releases the lab supports (torch 2.11 / triton 3.6), tried on this CPU: builds its
 # own venv in ~/.cache/alexnet-lab (about 3 GB), writes benchmarks/results/oldest-supported.md. Not part of `make test`.
 oldest:
 	bash tools/oldest_supported.sh $(if $(OVERWRITE),--overwrite)

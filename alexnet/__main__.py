@@ -245,7 +245,7 @@ def _add_lrn_overlap(sub) -> None:
         "its update rule, per-layer rates and weight decay, its schedule: 13pct 160 epochs, 11pct 520) for every "
         "variant and seed, seed by seed. Writes results.json after every epoch and each run's state to state/ in "
         "--out, so --resume continues a killed study to the same weights. On 2 CPU cores an epoch of the 13pct "
-        "net takes minutes: the study spans many sessions.",
+        "net takes minutes: the whole plan is days of work, run in as many sittings as you like.",
     )
     study.add_argument("--data", required=True, help="CIFAR-10: 'cifar10' (torchvision) or an image-folder copy/zip")
     study.add_argument("--download", action="store_true", help="let torchvision download cifar10")

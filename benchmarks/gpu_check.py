@@ -1,10 +1,11 @@
 """The whole GPU validation in one command: kernel tests on CUDA, the benchmarks, and a short Figure 1 sweep.
 
-Made for a bare, offline GPU machine lent for a few minutes: system ``python3`` with torch, triton, pytest,
-pytest-xdist, hypothesis, numpy, matplotlib, pillow, tqdm and scikit-image already installed, no venv, no network.
-Run it from the repository root as ``PYTHONPATH=. bash benchmarks/gpu_check.sh OUTDIR`` (the shell script installs
-the carried wheels, then calls this file). ``bash benchmarks/gpu_check.sh --help`` gives the whole procedure: the
-preparation here (``--prepare``), the device call, and folding the results back in (``--fold``).
+Runs on any CUDA machine, a bare offline one included: the lab's venv where there is one, else the system
+``python3`` with torch, triton, pytest, pytest-xdist, hypothesis, numpy, matplotlib, pillow, tqdm and scikit-image.
+Run it from the repository root as ``make gpu-check OUT=DIR`` or ``PYTHONPATH=. bash benchmarks/gpu_check.sh DIR``
+(the shell script installs the wheels in ``.whl/``, if any, then calls this file). ``bash benchmarks/gpu_check.sh
+--help`` gives the whole procedure: preparing an offline machine (``--prepare``), the check, and filing its results
+in the repository (``--fold``).
 
 Stages run in order of what matters most (kernel correctness on CUDA, then the kernel benchmarks, then the
 training step), each under a time limit; a stage is skipped (and says why) when there is no CUDA device or when
@@ -16,8 +17,8 @@ receives three files, small enough to copy back: ``SUMMARY.md`` (the README's ta
 
 ``--cpu`` runs every stage's real command that can run without a GPU, on the CPU, with small settings (the kernel
 tests through Triton's interpreter, the benchmarks with ``--reps 2``, one epoch of the sweep): what
-``tools/oldest_supported.sh`` uses to try the check on the GPU machine's versions. ``--dry-run`` replaces every
-stage's command with a trivial one (CI runs it, so a typo here never wastes a GPU lease).
+``tools/oldest_supported.sh`` uses to try the check on the oldest supported releases. ``--dry-run`` replaces every
+stage's command with a trivial one (CI runs it, so a typo here is caught before it costs GPU time).
 """
 
 from __future__ import annotations
@@ -37,16 +38,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-WHEELS = ROOT / ".whl"  # wheels the GPU machine lacks (expecttest), carried by the device call; git ignores it
-GPU_DATA = ROOT / ".gpu-data"  # copies of the lab's data small enough to travel; git ignores it
-TRAVEL_LIMIT = 64 * 2**20  # what the device tool sends: tracked and untracked files plus the carried folders
-MISSING_WHEELS = {"expecttest": "0.3.0"}  # PyTorch's OpInfo database imports it; the GPU machine has none
+WHEELS = ROOT / ".whl"  # wheels an offline machine may lack, copied along with the checkout; git ignores it
+GPU_DATA = ROOT / ".gpu-data"  # subsets of the lab's data, small enough to copy along; git ignores it
+MISSING_WHEELS = {"expecttest": "0.3.0"}  # PyTorch's OpInfo database imports it; a bare torch install lacks it
 CIFAR_SUBSET = dict(train=1000, test=100)  # images per class: 11,000 files, about 11 MB
 SAMPLES_SUBSET = 512  # bench_data's --images
 
 
 def _shared(name: str) -> Path:
-    """The lab's data file, inside the tree (a GPU machine's copy) or beside it (a developer's checkout)."""
+    """The lab's data file, inside the tree (``shared/data``) or beside it (``../shared/data``)."""
     for folder in (ROOT / "shared" / "data", ROOT.parent / "shared" / "data"):
         if (folder / name).is_file():
             return folder / name
@@ -54,7 +54,7 @@ def _shared(name: str) -> Path:
 
 
 def _data(subset: str, full: str) -> Path:
-    """The carried subset when it is there (a GPU machine), else the lab's full file (a developer's checkout)."""
+    """The prepared subset when it is there (an offline machine), else the lab's full file."""
     return GPU_DATA / subset if (GPU_DATA / subset).is_file() else _shared(full)
 
 
@@ -78,7 +78,7 @@ class Stage:
 
 def xdist_workers(on_cpu: bool) -> int:
     """pytest-xdist processes for the kernel tests: compiling ~300 specialisations one after another takes longer
-    than the stage's limit, so they compile in parallel (8 of the GPU machine's 16 cores; every core here)."""
+    than the stage's limit, so they compile in parallel (at most 8, and no more than the machine's cores)."""
     try:
         import xdist  # noqa: F401
     except ImportError:
@@ -374,30 +374,30 @@ def measure_bandwidth(path: Path, gigabytes: float = 2.0, runs: int = 20) -> Non
 # ----------------------------------------------------------------------------------------------- before and after
 
 
-DEVICE_CALL = (
-    'run(command="PYTHONUNBUFFERED=1 PYTHONPATH=. bash benchmarks/gpu_check.sh $OUT", carry=[".whl", ".gpu-data"], '
-    "timeout_s=560)"
-)
+RUN = "PYTHONUNBUFFERED=1 PYTHONPATH=. bash benchmarks/gpu_check.sh DIR"
+FOLD = "python3 benchmarks/gpu_check.py --fold DIR"
 PROCEDURE = f"""\
-The procedure, for a session lent a GPU machine through the device tool (one call, about 9 of its 15 minutes):
+On a CUDA machine with the lab installed, from the repository root:
+        make gpu-check OUT=DIR        (the same as: {RUN})
+then, to file the results in the repository:
+        {FOLD}
+which copies SUMMARY.md to benchmarks/results/gpu-check-<device>.md (summary.json beside it) and the benchmarks'
+JSON, CSV and PNG from results.zip to benchmarks/results/ (never over an existing file unless --overwrite).
+Commit them with the device's name in the message.
 
- 1. Here, in the repository root (needs ../shared/data and the package registries):
+An offline machine (no package index, no ../shared/data) takes two more steps:
+ 1. Where the lab's data and the package index are (../shared/data beside the repository):
         bash benchmarks/gpu_check.sh --prepare
-    downloads the wheels that machine lacks (expecttest, for PyTorch's OpInfo samples) into .whl/, writes
-    .gpu-data/cifar10-subset.zip (1,000 training and 100 test images per class, from the lab's zip, which at
-    62 MiB would not travel) and .gpu-data/imagenet-samples-512.zip, checks that the working tree plus both
-    folders fit in the 64 MiB that travels, and prints the call below.
- 2. The device call (then give_back unless you rerun at once):
-        {DEVICE_CALL}
-    The check's own budget is GPU_CHECK_BUDGET_S=480 s; a machine's start (a minute or more) is not in it.
- 3. Here again, with the reply's files_at folder:
-        python3 benchmarks/gpu_check.py --fold FILES_AT
-    copies SUMMARY.md to benchmarks/results/gpu-check-<device>.md (summary.json beside it) and the benchmarks'
-    JSON, CSV and PNG from results.zip to benchmarks/results/ (never over an existing file unless --overwrite).
-    Commit them with the device's name in the message.
+    builds .whl/ (the wheels that machine may lack: expecttest, for PyTorch's OpInfo samples; CPython 3.12,
+    x86-64) and .gpu-data/ (a CIFAR-10 subset of 1,000 training and 100 test images per class and 512 ImageNet
+    samples, 27 MB together) to copy along with the checkout, and prints the size of the whole copy.
+ 2. Copy the checkout, .whl/ and .gpu-data/ included, to the CUDA machine; run the check there with
+        {RUN}
+    (the wheels are installed into a temporary folder first), and copy DIR back for --fold.
 
-Exit status: 0 every stage that could run passed, 1 a stage failed, 3 a stage stopped at its time limit or was
-not run for want of budget (the summary's first line says which), 2 a usage error.
+The check's own budget is GPU_CHECK_BUDGET_S=480 s. Exit status: 0 every stage that could run passed, 1 a stage
+failed, 3 a stage stopped at its time limit or was not run for want of budget (the summary's first line says
+which), 2 a usage error.
 """
 
 
@@ -440,17 +440,17 @@ def samples_subset(src: Path, dest: Path, count: int = SAMPLES_SUBSET) -> int:
     return len(images)
 
 
-def travel_size(carried: list[Path]) -> int:
-    """Bytes the device tool sends: tracked and untracked-but-not-ignored files, plus the carried folders."""
+def copy_size(extra: list[Path]) -> int:
+    """Bytes of a copy of the checkout (tracked and untracked-but-not-ignored files) plus the ``extra`` folders."""
     listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
                             capture_output=True, check=True).stdout.split(b"\0")  # fmt: skip
     files = [ROOT / os.fsdecode(name) for name in listed if name]
-    files += [p for folder in carried if folder.is_dir() for p in folder.rglob("*")]
+    files += [p for folder in extra if folder.is_dir() for p in folder.rglob("*")]
     return sum(p.stat().st_size for p in files if p.is_file())
 
 
 def download_wheels(dest: Path, wheels: dict[str, str] = MISSING_WHEELS) -> list[Path]:
-    """Wheels for the GPU machine (CPython 3.12, x86-64), as the device tool's notes say to fetch them."""
+    """Wheels for an offline CUDA machine (CPython 3.12, x86-64), without their dependencies."""
     dest.mkdir(exist_ok=True)
     for name, version in wheels.items():
         if any(dest.glob(f"{name}-{version}-*.whl")):
@@ -479,26 +479,23 @@ def prepare(log=print) -> int:
         log(f"gpu_check --prepare: pip could not download {', '.join(MISSING_WHEELS)} (it needs the package index)")
         return 1
     log(f"wheels in {WHEELS}: {', '.join(p.name for p in wheels)}")
-    size = travel_size([WHEELS, GPU_DATA])
-    log(f"what travels: {size / 2**20:.1f} MiB of the {TRAVEL_LIMIT / 2**20:.0f} MiB allowed")
-    if size > TRAVEL_LIMIT:
-        log("too large to travel: remove untracked files or runs/ from the tree first")
-        return 1
-    log("\n" + PROCEDURE.split(" 2. ", 1)[1].split(" 3. ", 1)[0].strip())
+    size = copy_size([WHEELS, GPU_DATA])
+    log(f"to copy: {size / 2**20:.1f} MiB, the checkout with {WHEELS.name}/ and {GPU_DATA.name}/")
+    log(f"then, on the CUDA machine:\n    {RUN}")
     return 0
 
 
-def fold(files_at: Path, overwrite: bool = False, results: Path | None = None, log=print) -> int:
+def fold(folder: Path, overwrite: bool = False, results: Path | None = None, log=print) -> int:
     """Copy a check's SUMMARY.md, summary.json and benchmark files into benchmarks/results/."""
     results = results or ROOT / "benchmarks" / "results"
-    summary = files_at / "SUMMARY.md"
-    if not summary.is_file() or not (files_at / "results.zip").is_file():
-        log(f"gpu_check --fold: {files_at} holds no SUMMARY.md and results.zip (the folder the device call returned)")
+    summary = folder / "SUMMARY.md"
+    if not summary.is_file() or not (folder / "results.zip").is_file():
+        log(f"gpu_check --fold: {folder} holds no SUMMARY.md and results.zip (the folder a check wrote)")
         return 2
     device = summary.read_text().splitlines()[0].removeprefix("# GPU check:").strip()
     copies = {results / f"gpu-check-{slug(device)}.md": summary.read_bytes(),
-              results / f"gpu-check-{slug(device)}.json": (files_at / "summary.json").read_bytes()}  # fmt: skip
-    with zipfile.ZipFile(files_at / "results.zip") as zf:
+              results / f"gpu-check-{slug(device)}.json": (folder / "summary.json").read_bytes()}  # fmt: skip
+    with zipfile.ZipFile(folder / "results.zip") as zf:
         for name in zf.namelist():
             if name.startswith("bench/") and not name.endswith("/"):
                 copies[results / Path(name).name] = zf.read(name)
@@ -520,8 +517,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("outdir", nargs="?", help="empty (or new) folder for SUMMARY.md, summary.json, results.zip")
     parser.add_argument("--cpu", action="store_true", help="run every stage that can run without a GPU, small")
     parser.add_argument("--dry-run", action="store_true", help="trivial stand-ins for every stage's command")
-    parser.add_argument("--prepare", action="store_true", help="step 1 below: wheels, data subsets, size check")
-    parser.add_argument("--fold", metavar="FILES_AT", help="step 3 below: copy a check's results into the repository")
+    parser.add_argument("--prepare", action="store_true", help="for an offline machine: .whl/ and .gpu-data/")
+    parser.add_argument("--fold", metavar="DIR", help="copy a check's results into benchmarks/results/")
     parser.add_argument("--overwrite", action="store_true", help="with --fold: replace files already there")
     parser.add_argument("--environment", metavar="JSON", help=argparse.SUPPRESS)
     parser.add_argument("--bandwidth", metavar="JSON", help=argparse.SUPPRESS)

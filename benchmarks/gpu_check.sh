@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# The whole GPU validation in one command, for a bare offline GPU machine (system python3, no venv):
+# The whole GPU validation in one command, on any CUDA machine (the lab's venv, or a bare system python3):
 #
-#     PYTHONPATH=. bash benchmarks/gpu_check.sh OUTDIR      # GPU_CHECK_BUDGET_S=480 by default
+#     PYTHONPATH=. bash benchmarks/gpu_check.sh OUTDIR      # or: make gpu-check OUT=OUTDIR; GPU_CHECK_BUDGET_S=480
 #
 # Kernel tests on CUDA (PyTorch's OpInfo samples too), copy bandwidth, bench_lrn/maxpool/fused/train/parallel/data
 # and a short Figure 1 sweep, each stage timed and skipped cleanly when the budget runs out; OUTDIR gets SUMMARY.md,
-# summary.json, results.zip. `--help` gives the whole procedure: `--prepare` here, the device call, `--fold` after.
-# Wheels carried in .whl/ (expecttest: that machine lacks it) are installed into a temporary folder first.
+# summary.json, results.zip. `--help` gives the whole procedure: `--prepare` for an offline machine, the check, `--fold` after.
+# Wheels in .whl/ (expecttest, which a bare torch install lacks) are installed into a temporary folder first.
 set -euo pipefail
-usage="usage: PYTHONPATH=. bash benchmarks/gpu_check.sh OUTDIR [--cpu] [--dry-run] | --prepare | --fold FILES_AT | --help"
+usage="usage: PYTHONPATH=. bash benchmarks/gpu_check.sh OUTDIR [--cpu] [--dry-run] | --prepare | --fold OUTDIR | --help"
 if [ $# -lt 1 ]; then
   echo "$usage" >&2
   exit 2

@@ -1,4 +1,4 @@
-"""benchmarks/gpu_check.sh's plumbing, on the CPU: a typo here must not waste a GPU lease.
+"""benchmarks/gpu_check.sh's plumbing, on the CPU: a typo here is caught before it costs GPU time.
 
 Argument handling, stages skipped for want of a GPU or of budget, the summary writer on benchmark output shaped
 like the real scripts', and the file count of OUTDIR. The stages' commands are replaced (--dry-run).
@@ -210,15 +210,15 @@ def _wheel(folder: Path, name: str, version: str, source: str) -> Path:
     return path
 
 
-def test_carried_wheels_are_installed_first_and_imported_by_the_stages(tmp_path):
+def test_wheels_in_whl_are_installed_first_and_imported_by_the_stages(tmp_path):
     wheels = tmp_path / "wheels"
     wheels.mkdir()
-    _wheel(wheels, "expecttest", "9.9.9", "__version__ = '9.9.9-carried'\n")
+    _wheel(wheels, "expecttest", "9.9.9", "__version__ = '9.9.9-prepared'\n")
     result = _run("--environment", str(tmp_path / "env.json"), env={"GPU_CHECK_WHEELS": str(wheels)})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "gpu_check: installed expecttest-9.9.9-py3-none-any.whl into" in result.stdout
     env = json.loads((tmp_path / "env.json").read_text())
-    assert env["expecttest"] == "9.9.9-carried"  # the carried copy, ahead of any installed one
+    assert env["expecttest"] == "9.9.9-prepared"  # the prepared copy, ahead of any installed one
     assert "alexnet-lab-wheels" in env["expecttest_from"]
 
 
@@ -231,22 +231,30 @@ def test_a_broken_wheel_is_reported_and_the_check_goes_on(tmp_path):
     assert "could not install the wheels" in result.stderr
 
 
-def test_help_gives_the_whole_procedure_with_the_device_call():
+def test_help_gives_the_whole_procedure():
     result = _run("--help")
     assert result.returncode == 0
-    lines = ["bash benchmarks/gpu_check.sh --prepare", 'carry=[".whl", ".gpu-data"]', "timeout_s=560",
-              "python3 benchmarks/gpu_check.py --fold FILES_AT", "3 a stage stopped at its time limit"]  # fmt: skip
+    module = _module()
+    lines = ["make gpu-check OUT=DIR", "bash benchmarks/gpu_check.sh --prepare", module.RUN, module.FOLD,
+              "3 a stage stopped at its time limit"]  # fmt: skip
     for needed in lines:
         assert needed in result.stdout, needed
 
 
-def test_the_readme_and_docs_give_the_same_device_call_as_the_script():
-    call = _module().DEVICE_CALL
-    for page in (ROOT / "README.md", ROOT / "docs" / "gpu.md"):
-        assert f"`{call}`" in page.read_text(), page.name
+def test_the_docs_give_the_same_commands_as_the_script():
+    module = _module()
+    page = (ROOT / "docs" / "gpu.md").read_text()
+    for command in ("make gpu-check OUT=DIR", module.RUN, module.FOLD, "bash benchmarks/gpu_check.sh --prepare"):
+        assert f"`{command}`" in page, command
+    assert "make gpu-check" in (ROOT / "README.md").read_text()
 
 
-def test_the_carried_folders_are_ignored_by_git_as_the_device_tool_requires():
+def test_make_gpu_check_names_the_missing_output_folder():
+    result = subprocess.run(["make", "-s", "gpu-check"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "OUT=DIR is required" in result.stderr
+
+
+def test_the_prepared_folders_are_ignored_by_git():
     ignored = subprocess.run(["git", "check-ignore", ".whl/x.whl", ".gpu-data/x.zip"], cwd=ROOT, capture_output=True,
                              text=True)  # fmt: skip
     assert ignored.stdout.split() == [".whl/x.whl", ".gpu-data/x.zip"]
@@ -281,7 +289,7 @@ SHARED = ROOT.parent / "shared" / "data"
 
 @pytest.mark.skipif(not (SHARED / "cifar10-jpg.zip").is_file() or not (SHARED / "imagenet-samples-256.zip").is_file(),
                     reason=f"the lab's data is not at {SHARED} (a fresh clone has no ../shared/data)")  # fmt: skip
-def test_the_real_subsets_are_read_by_the_labs_loaders_and_fit_in_what_travels(tmp_path, monkeypatch):
+def test_the_real_subsets_are_read_by_the_labs_loaders_and_are_small(tmp_path, monkeypatch):
     gpu_check = _module()
     from alexnet.data import cifar10, find_images, resolve_folder
 
@@ -292,11 +300,11 @@ def test_the_real_subsets_are_read_by_the_labs_loaders_and_fit_in_what_travels(t
     assert len(train) == 10_000 and train.classes[0] == "airplane"
     samples, classes = find_images(resolve_folder(tmp_path / "s.zip"))
     assert len(samples) == 512 and len(classes) == 512
-    carried = tmp_path / "carried"
-    carried.mkdir()
+    prepared = tmp_path / "prepared"
+    prepared.mkdir()
     for name in ("c.zip", "s.zip"):
-        (tmp_path / name).rename(carried / name)
-    assert gpu_check.travel_size([carried]) < gpu_check.TRAVEL_LIMIT
+        (tmp_path / name).rename(prepared / name)
+    assert gpu_check.copy_size([prepared]) - gpu_check.copy_size([]) < 32 * 2**20
 
 
 def _check_output(folder: Path, device: str = "NVIDIA H200") -> Path:
@@ -311,16 +319,16 @@ def _check_output(folder: Path, device: str = "NVIDIA H200") -> Path:
 
 def test_fold_copies_the_results_in_and_never_over_a_committed_one(tmp_path):
     gpu_check = _module()
-    files_at, results = _check_output(tmp_path / "files"), tmp_path / "results"
+    folder, results = _check_output(tmp_path / "files"), tmp_path / "results"
     results.mkdir()
     lines = []
-    assert gpu_check.fold(files_at, results=results, log=lines.append) == 0
+    assert gpu_check.fold(folder, results=results, log=lines.append) == 0
     assert sorted(p.name for p in results.iterdir()) == ["gpu-check-nvidia-h200.json", "gpu-check-nvidia-h200.md",
                                                          "lrn-nvidia-h200.json"]  # fmt: skip
     (results / "lrn-nvidia-h200.json").write_text("committed")
-    assert gpu_check.fold(files_at, results=results, log=lines.append) == 2
+    assert gpu_check.fold(folder, results=results, log=lines.append) == 2
     assert "pass --overwrite" in lines[-1] and (results / "lrn-nvidia-h200.json").read_text() == "committed"
-    assert gpu_check.fold(files_at, overwrite=True, results=results, log=lines.append) == 0
+    assert gpu_check.fold(folder, overwrite=True, results=results, log=lines.append) == 0
     assert (results / "lrn-nvidia-h200.json").read_text() == "{}"
     assert gpu_check.fold(tmp_path, results=results, log=lines.append) == 2
     assert "holds no SUMMARY.md and results.zip" in lines[-1]

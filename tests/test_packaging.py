@@ -87,3 +87,26 @@ def test_the_shipped_weights_are_package_data():
     for path in shipped:
         name = path.relative_to(ROOT / "alexnet").as_posix()
         assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), f"{name} would be left out of a wheel"
+
+
+# Words about where or by whom the lab happened to be run, not about the lab (this file, which lists them, aside).
+_NOT_ABOUT_THE_LAB = re.compile(
+    r"\bsessions?\b|\blent\b|device call|device tool|give_back|files_at|carry=|what travels|run\(command=|GPU lease",
+    re.IGNORECASE,
+)
+_SESSION_APIS = re.compile(r"start_new_session|[sS]essionContext(\.session)?")  # subprocess and JupyterLab APIs
+
+
+def test_the_project_speaks_only_of_itself():
+    import subprocess
+
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    found = []
+    for name in filter(None, listed.decode().split("\0")):
+        path = ROOT / name
+        if path.suffix in {".pt", ".png", ".zip", ".jpg"} or not path.is_file() or path == Path(__file__):
+            continue
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if _NOT_ABOUT_THE_LAB.search(_SESSION_APIS.sub("", line)):
+                found.append(f"{name}:{number}: {line.strip()[:100]}")
+    assert not found, "say what the lab does, not who ran it where:\n" + "\n".join(found)

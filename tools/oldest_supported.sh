@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The lab on the oldest releases it supports (the GPU machine's: torch 2.11.0, triton 3.6.0, torchvision 0.26.0,
+# The lab on the oldest releases it supports (torch 2.11.0, triton 3.6.0, torchvision 0.26.0,
 # numpy 2.5.2, Python 3.12), tried on this CPU:
 #
 #     bash tools/oldest_supported.sh [--overwrite]          # or: make oldest
@@ -22,14 +22,14 @@ if [ -e "$REPORT" ] && [ "${1:-}" != "--overwrite" ] && [ "${1:-}" != "--build-o
   exit 2
 fi
 
-find_python() {  # the GPU machine runs Python 3.12
+find_python() {  # the oldest set is tried on Python 3.12
   for candidate in "${OLDEST_PYTHON:-}" python3.12 "$HOME"/.pyenv/versions/3.12*/bin/python3.12; do
     if [ -n "$candidate" ] && "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null; then
       echo "$candidate"
       return
     fi
   done
-  echo "oldest_supported: needs Python 3.12 (the GPU machine's); set OLDEST_PYTHON to one" >&2
+  echo "oldest_supported: needs Python 3.12 (the oldest set's); set OLDEST_PYTHON to one" >&2
   exit 2
 }
 
@@ -38,8 +38,8 @@ if [ "$(cat "$VENV/.versions" 2>/dev/null)" != "$wanted" ]; then
   started=$(date +%s)
   rm -rf "$VENV"
   "$(find_python)" -m venv "$VENV"
-  # The GPU machine's set (pytest-xdist, hypothesis, scikit-image, ...); no expecttest, as there: the OpInfo tests
-  # get it from the wheel that gpu_check.sh installs, as they will there.
+  # What a bare CUDA machine typically has (pytest-xdist, hypothesis, scikit-image, ...) and no expecttest: the
+  # OpInfo tests get it from the wheel that gpu_check.sh installs from .whl/, as they do on an offline machine.
   "$VENV/bin/python" -m pip install -q $wanted pytest pytest-xdist pytest-timeout hypothesis scikit-image \
     matplotlib pillow tqdm pyyaml
   echo "$wanted" > "$VENV/.versions"
@@ -63,7 +63,7 @@ step() {  # name, command...: run, time, keep the log's last line
 total=$(date +%s)
 step "data path and model tests" "$PY" -m pytest -q -p no:cacheprovider tests/alexnet/test_device_data.py \
   tests/alexnet/test_model.py tests/kernels/test_compat.py
-# An empty Triton cache, as on a fresh GPU machine: every variant is compiled and timed.
+# An empty Triton cache, as on a fresh machine: every variant is compiled and timed.
 step "compile for sm_80 and sm_90" env -u TRITON_INTERPRET TRITON_CACHE_DIR="$work/triton-cache" \
   "$PY" tests/kernels/compile_for_gpu.py --arch 80 90
 step "gpu_check.sh --cpu" bash benchmarks/gpu_check.sh "$work/check" --cpu

@@ -367,7 +367,7 @@ def run_study(data: Data, out: str | Path, *, plan=PLAN, epochs: int | None = No
         raise ValueError(f"{path} was made with epochs={results.get('epochs_override')}, not {epochs}")
     results["epochs_override"] = epochs
     # Seed by seed, so each variant has a first seed early; the long (520-epoch) schedule after the short ones.
-    # A run begun and not finished (a stopped session) goes first: its state is on disk and half its time spent.
+    # A run begun and not finished (a stopped process) goes first: its state is on disk and half its time spent.
     pairs = [(variant, seed, i) for i, (variant, seeds) in enumerate(plan) for seed in range(seeds)]
     unfinished = {name for name, run in results["runs"].items() if not run.get("finished")}
     pairs.sort(key=lambda p: (f"{p[0]}:{p[1]}" not in unfinished, total_epochs(schedule_of(p[0])), p[1], p[2]))

@@ -36,7 +36,7 @@ def test_notebook_is_committed_without_outputs(path):
 
 
 def _user_clone(tmp_path: Path) -> Path:
-    """A clone as a student has it after a session: labs/ beside the committed results, and a run they saved
+    """A clone as a student has it after working in it: labs/ beside the committed results, and a run they saved
     with the dashboard's Save button in labs/runs/notebook.pt."""
     repo = tmp_path / "repo"
     (repo / "labs" / "runs").mkdir(parents=True)
