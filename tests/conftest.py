@@ -30,3 +30,13 @@ def load_script(path: Path):
     sys.modules[path.stem] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("alexnet-lab kernels")
+    for op in ("lrn", "pool", "fused"):
+        group.addoption(
+            f"--{op}-impl", metavar="MODULE:FUNCTION", default=None,
+            help=f"run the {op} conformance tests (tests/kernels/test_conformance.py) on this callable instead of "
+            "the lab's kernel, and only those (e.g. tests.kernels.torch_impls:lrn, or solutions.lrn_forward:lrn)",
+        )  # fmt: skip
