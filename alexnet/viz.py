@@ -454,3 +454,22 @@ class ColourSpecificityLog:
             tmp = path.with_name(f".{path.name}.tmp")
             tmp.write_text(json.dumps(self.records, indent=1))
             tmp.replace(path)
+
+
+def plot_fusion_traffic(rows: list[dict], shape) -> object:
+    """Bars of the bytes ReLU -> LRN -> max-pool moves as three ops and fused (``kernels.workshop.fusion_traffic``)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 2.6))
+    passes = [row["pass_"] for row in rows]
+    y = np.arange(len(rows))
+    ax.barh(y + 0.2, [row["separate"] / 1e6 for row in rows], 0.4, label="ReLU, LRN, max-pool: three kernels")
+    ax.barh(y - 0.2, [row["fused"] / 1e6 for row in rows], 0.4, label="one fused kernel")
+    for i, row in enumerate(rows):
+        ax.text(row["separate"] / 1e6, i + 0.2, f"  {row['ratio']:.1f}x", va="center")
+    ax.set_yticks(y, passes)
+    ax.set_xlabel(f"MB moved at {'x'.join(map(str, shape))} (fp32, each tensor read and written once)")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.margins(x=0.15)
+    fig.tight_layout()
+    return fig

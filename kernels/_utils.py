@@ -6,6 +6,7 @@ import math
 import numbers
 import os
 import struct
+import warnings
 from types import SimpleNamespace
 
 import torch
@@ -63,14 +64,38 @@ if HAS_TRITON and interpreter_enabled():
     INTERPRETER_FIX = fix_interpreter_index(triton.__version__)
 
 
+# The oldest GPUs the kernels are built for: sm_75 (T4, the free notebook GPUs). Triton's documentation lists
+# sm_80 and newer, but these kernels use no tensor-core instruction and the compile check builds them for sm_75.
+MIN_CAPABILITY = (7, 5)
+_warned: set[str] = set()
+
+
+def unsupported_gpu(device: torch.device) -> str | None:
+    """Why Triton cannot run on this CUDA ``device``, or None when it can."""
+    major, minor = torch.cuda.get_device_capability(device)
+    if (major, minor) < MIN_CAPABILITY:
+        return (f"this GPU is sm_{major}{minor}, older than the sm_{MIN_CAPABILITY[0]}{MIN_CAPABILITY[1]} that "
+                "Triton's kernels need")  # fmt: skip
+    return None
+
+
 def resolve_backend(backend: str, x: torch.Tensor, op: str) -> str:
     """Turn ``backend="auto" | "triton" | "torch"`` into the one that runs for tensor ``x``.
 
     ``auto`` runs compiled Triton on CUDA tensors, Triton's interpreter on CPU tensors when
-    ``TRITON_INTERPRET=1``, and plain PyTorch otherwise (a laptop with no GPU).
+    ``TRITON_INTERPRET=1``, and plain PyTorch otherwise (a laptop with no GPU, or a GPU older than sm_75, with
+    one warning saying so).
     """
     if backend not in BACKENDS:
         raise ValueError(f"{op}: backend must be one of {BACKENDS}, got {backend!r}")
+    too_old = unsupported_gpu(x.device) if HAS_TRITON and x.is_cuda and backend != "torch" else None
+    if too_old and backend == "triton":
+        raise RuntimeError(f"{op}: backend='triton' cannot run here: {too_old}; use backend='auto' or 'torch'")
+    if too_old:
+        if too_old not in _warned:
+            _warned.add(too_old)
+            warnings.warn(f"kernels: {too_old}, so the PyTorch versions run instead", stacklevel=3)
+        return "torch"
     triton_runs_here = HAS_TRITON and (x.is_cuda or (x.device.type == "cpu" and interpreter_enabled()))
     if backend == "auto":
         return "triton" if triton_runs_here else "torch"

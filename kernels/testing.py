@@ -159,7 +159,8 @@ def _compare(actual, expected: torch.Tensor, tol: dict, nan_locality: bool) -> t
     return True, max_error, ""
 
 
-def _first_line(err: Exception) -> str:
+def first_line(err: Exception) -> str:
+    """The first non-empty line of an error's message (compiler errors run to pages)."""
     lines = [line for line in str(err).splitlines() if line.strip()]
     return lines[0] if lines else ""
 
@@ -176,7 +177,7 @@ def _run_check(name: str, cases: Iterator[_Case]) -> CheckResult:
         except NotAttempted:
             raise
         except Exception as err:  # the implementation's error is this check's verdict
-            ok, error, detail = False, None, f"raised {type(err).__name__}: {_first_line(err)}"
+            ok, error, detail = False, None, f"raised {type(err).__name__}: {first_line(err)}"
         else:
             ok, error, detail = _compare(actual, expected, case.tolerance, case.nan_locality)
         if error is not None:

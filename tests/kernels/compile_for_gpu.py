@@ -1,11 +1,11 @@
-"""Compile every Triton kernel in ``kernels/`` to cubin for real GPUs, with no GPU present, and check its registers.
+"""Compile every Triton kernel in ``kernels/`` (and the workshop's solutions) for real GPUs, with no GPU present.
 
 Run without TRITON_INTERPRET (``test_compile_for_gpu.py`` does so in a subprocess): the interpreter accepts
 code that the compiler rejects, and this is what catches it. Each variant's PTX also goes through the ``ptxas``
 that ships inside Triton (``-v``): registers per thread, spill bytes, stack and shared memory. Prints one line
 per compiled variant and exits non-zero if any kernel is missing from SPECS, fails to build, or spills.
 
-    python tests/kernels/compile_for_gpu.py [--arch 80 90]
+    python tests/kernels/compile_for_gpu.py [--arch 75 80 90]
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ import json
 import os
 import pkgutil
 import re
-import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -30,7 +28,9 @@ from triton.compiler import ASTSource
 from triton.runtime.jit import JITFunction
 
 import kernels
+from kernels import workshop
 from kernels._utils import spatial_block
+from kernels.gpu_compile import ptxas_usage
 
 DTYPES = ("fp32", "fp16", "bf16", "fp64")
 
@@ -86,15 +86,34 @@ SPECS = {
         num_warps=_BACKWARD_TILE[1],
     ),
 }
+
+
+def _solution_spec(name: str) -> dict:
+    """The workshop's kernels at the launcher's block (kernels.workshop), in every dtype."""
+    signature, constexprs, num_warps = workshop.exercise_signature(name)
+    return dict(
+        floats=tuple(arg for arg, kind in signature.items() if kind == "fp32"),
+        pointers={arg: kind[1:] for arg, kind in signature.items() if kind == "*i64"},
+        constexprs=lambda dt, c=constexprs: dict(c, **({"ACC_FP64": dt == "fp64"} if "ACC_FP64" in c else {})),
+        num_warps=num_warps,
+    )
+
+
+SPECS.update({f"solutions.{module}.{name}": _solution_spec(name) for name, module in workshop.SOLUTIONS.items()})
+# sm_75 (T4) has no bf16 arithmetic: Triton emulates it through fp32, and the max-pool backward's bf16 variant
+# spills 12 bytes there (ptxas of Triton 3.8). A T4 user trains in fp16 or fp32, where nothing spills.
+ALLOWED_SPILLS = {("kernels.maxpool._max_pool2d_backward_kernel", "bf16", 75): 12}
 # Variants whose code differs enough to be worth compiling too: channels-last decoding and int64 indexing.
 EXTRA_VARIANTS = [dict(CHANNELS_LAST=True), dict(INDEX_64=True)]
 
 
 def launched_kernels() -> dict[str, JITFunction]:
-    """Every ``@triton.jit`` function named ``*_kernel`` in the kernels package (helpers compile inside them)."""
+    """Every ``@triton.jit`` function named ``*_kernel`` in the kernels package (helpers compile inside them) and
+    in the workshop's solutions (``labs/solutions/*.py``)."""
+    modules = [importlib.import_module(f"kernels.{info.name}") for info in pkgutil.iter_modules(kernels.__path__)]
+    modules += [workshop.load_solution(name) for name in sorted(set(workshop.SOLUTIONS.values()))]
     found = {}
-    for info in pkgutil.iter_modules(kernels.__path__):
-        module = importlib.import_module(f"kernels.{info.name}")
+    for module in modules:
         for name, obj in vars(module).items():
             if isinstance(obj, JITFunction) and name.endswith("_kernel") and obj.__module__ == module.__name__:
                 found[f"{module.__name__}.{name}"] = obj
@@ -114,29 +133,6 @@ def signature(fn: JITFunction, dtype: str, spec: dict, constexprs: dict) -> dict
         else:
             sig[name] = "i32"
     return sig
-
-
-def ptxas_usage(ptx: str, arch: int) -> dict[str, int]:
-    """``ptxas -v`` on a kernel's PTX: registers, spill stores/loads (bytes), stack frame and shared memory."""
-    ptxas = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas"
-    with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / "kernel.ptx"
-        source.write_text(ptx)
-        gpu = f"sm_{arch}a" if arch >= 90 else f"sm_{arch}"
-        out = subprocess.run(
-            [str(ptxas), "-v", f"--gpu-name={gpu}", str(source), "-o", str(Path(tmp) / "kernel.cubin")],
-            capture_output=True, text=True, check=True,
-        ).stderr  # fmt: skip
-
-    def number(pattern: str) -> int:
-        found = re.search(pattern, out)
-        return int(found.group(1)) if found else 0
-
-    return dict(
-        registers=number(r"Used (\d+) registers"), spill_stores=number(r"(\d+) bytes spill stores"),
-        spill_loads=number(r"(\d+) bytes spill loads"), stack=number(r"(\d+) bytes stack frame"),
-        shared=number(r"(\d+) bytes smem"),
-    )  # fmt: skip
 
 
 def ptx_memory_instructions(ptx: str) -> dict[str, int]:
@@ -163,17 +159,18 @@ def compile_one(job: tuple[str, str, dict, int]) -> dict:
         return dict(line=f"FAIL {label}: {type(err).__name__}: {err}", ok=False)
     usage.update(ptx_memory_instructions(compiled.asm["ptx"]), kernel=qualname, dtype=dtype, arch=arch, flags=flags)
     spills = usage["spill_stores"] + usage["spill_loads"]
+    allowed = (qualname, dtype, arch) in ALLOWED_SPILLS and spills <= ALLOWED_SPILLS[qualname, dtype, arch]
     line = (
-        f"{'ok  ' if not spills else 'FAIL'} {label}: {len(compiled.asm['cubin'])} B cubin in "
+        f"{'ok  ' if not spills or allowed else 'FAIL'} {label}: {len(compiled.asm['cubin'])} B cubin in "
         f"{time.perf_counter() - start:.2f} s, {usage['registers']} registers, {spills} B spilled, "
         f"{usage['ld_global']} ld.global / {usage['st_global']} st.global"
     )
-    return dict(usage, line=line, ok=not spills)
+    return dict(usage, line=line, ok=not spills or allowed)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", type=int, nargs="+", default=[80, 90], help="CUDA compute capabilities")
+    parser.add_argument("--arch", type=int, nargs="+", default=[75, 80, 90], help="CUDA compute capabilities")
     parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="compiler processes")
     parser.add_argument("--json", default=None, help="also write every variant's figures to this JSON file")
     parser.add_argument("--only", default=None, help="compile only kernels whose name contains this")

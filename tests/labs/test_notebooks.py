@@ -21,6 +21,7 @@ STRIP = ROOT / "tools" / "strip_notebook.py"
 EXPECTED_TEXT = {
     "03_relu_vs_tanh.ipynb": ("runs committed.", "tanh/ReLU: "),  # the committed Figure 1 results are shown
     "04_what_the_network_learned.ipynb": ("cifar-alexnet-cifar10: ", "validation top-1 error"),
+    "06_write_the_kernels.ipynb": ("not attempted yet", "sm_75: ", "registers per thread"),  # untouched skeletons
 }
 
 
