@@ -24,8 +24,9 @@ from ._utils import check_float_tensor
 from .gpu_compile import ARCHS, compile_for_gpus
 
 __all__ = [
-    "use", "window_sum_function", "lrn_function", "max_pool2d_function", "check_window_sum", "check_lrn_forward",
-    "check_lrn_backward", "check_max_pool2d", "fusion_traffic", "compile_report",
+    "use", "source", "skeleton", "window_sum_function", "lrn_function", "max_pool2d_function", "check_window_sum",
+    "check_lrn_forward", "check_lrn_backward", "check_max_pool2d", "fusion_traffic", "static_report_bytes",
+    "compile_report", "exercise_signature",
 ]  # fmt: skip
 
 # Positions (or cells) per program. Triton's interpreter runs programs one after another, so few large ones
@@ -122,6 +123,20 @@ def skeleton(name: str) -> str:
     end = next(i for i, line in enumerate(lines) if line.strip() == TODO_END)
     indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
     return "\n".join(lines[: start + 1] + [indent + line for line in PLACEHOLDERS[name]] + lines[end:]) + "\n"
+
+
+def source(kernel) -> str:
+    """A ``@triton.jit`` kernel's Python source, compiled or interpreted alike (for reading it in a notebook).
+
+    ``kernel``: the kernel, or its dotted name such as ``"kernels.lrn._lrn_forward_kernel"``.
+    """
+    import importlib
+    import inspect
+
+    if isinstance(kernel, str):
+        module, _, name = kernel.rpartition(".")
+        kernel = getattr(importlib.import_module(module), name)
+    return inspect.getsource(getattr(kernel, "fn", kernel))
 
 
 def _refuse_untouched(kernel, out: torch.Tensor, *inputs: torch.Tensor) -> None:
