@@ -76,31 +76,34 @@ def _name(kernel) -> str:
 # What stands in each kernel's TODO region until the student replaces it: hints, then a NaN placeholder.
 PLACEHOLDERS = {
     "window_sum_kernel": [
-        "# for each d in tl.static_range(SIZE): channel j = c - SIZE // 2 + d, loaded with a mask that keeps",
-        "# j inside [0, C) (other=0.0), added to acc as a_j * a_j",
+        "# for each d in tl.static_range(SIZE): channel j = c - SIZE // 2 + d, loaded with a mask",
+        "# that keeps j inside [0, C) (other=0.0), added to acc as a_j * a_j",
         'acc = tl.full((BLOCK,), float("nan"), tl.float32)  # replace this line',
     ],
     "lrn_forward_kernel": [
-        "# s starts at k; add (alpha * a_j) * a_j over window(c) as in exercise a, in ACC; then a_c * s^(-beta)",
-        "# with s^(-beta) = tl.exp2(-beta * tl.log2(s))",
+        "# s starts at k; add (alpha * a_j) * a_j over window(c) as in exercise a, in ACC;",
+        "# then b = a_c * s^(-beta), with s^(-beta) = tl.exp2(-beta * tl.log2(s))",
         'b = tl.full((BLOCK,), float("nan"), ACC)  # replace this line',
     ],
     "lrn_backward_kernel": [
-        "# a_i = channel i; for each e in tl.static_range(SIZE): j = i - (SIZE - 1) // 2 + e, has_j = in_bounds and",
-        "# j in [0, C); s_j as in the forward; v_j = dy_j * s_j^(-beta); add -2 beta v_j (alpha a_i) (a_j / s_j) where",
-        "# has_j (tl.where), and v_j itself when j == i (e == (SIZE - 1) // 2)",
+        "# a_i = channel i; dx starts at 0. For each e in tl.static_range(SIZE):",
+        "#   j = i - (SIZE - 1) // 2 + e, has_j = in_bounds and j in [0, C);",
+        "#   s_j as in the forward (a masked load per window channel); v_j = dy_j * s_j^(-beta);",
+        "#   dx += -2 beta v_j (alpha a_i) (a_j / s_j) where has_j (tl.where), else 0;",
+        "#   dx += v_j when j == i (e == (SIZE - 1) // 2)",
         'dx = tl.full((BLOCK,), float("nan"), ACC)  # replace this line',
     ],
     "max_pool_forward_kernel": [
-        "# for kh, kw in tl.static_range(KS): h = oh * STRIDE + kh, w = ow * STRIDE + kw; v = x[plane, h, w] in ACC;",
-        "# take it if v > best, or v is NaN (v != v), or it is the window's first cell (best_idx < 0)",
+        "# for kh, kw in tl.static_range(KS): h = oh * STRIDE + kh, w = ow * STRIDE + kw,",
+        "# v = x[plane, h, w] in ACC; take v if v > best, or v is NaN (v != v), or it is the",
+        "# window's first cell (best_idx < 0)",
         'best = tl.full((BLOCK,), float("nan"), ACC)  # replace these two lines',
         "best_idx = tl.full((BLOCK,), -1, tl.int64)",
     ],
     "max_pool_backward_kernel": [
-        "# for dh, dw in tl.static_range((KS + STRIDE - 1) // STRIDE): the window (oh, ow) = (h // STRIDE - dh,",
-        "# w // STRIDE - dw) holds (h, w) if it exists and oh * STRIDE + KS > h (likewise w); add its dy when its",
-        "# index is h * W + w",
+        "# for dh, dw in tl.static_range((KS + STRIDE - 1) // STRIDE): the window",
+        "# (oh, ow) = (h // STRIDE - dh, w // STRIDE - dw) holds (h, w) if it exists and",
+        "# oh * STRIDE + KS > h (likewise for w); add its dy when its index is h * W + w",
         'acc = tl.full((BLOCK,), float("nan"), ACC)  # replace this line',
     ],
 }

@@ -17,7 +17,7 @@ def max_pool_forward_kernel(
     x_ptr,  # input, (N, C, H, W) contiguous
     y_ptr,  # output, (N, C, OH, OW) contiguous
     idx_ptr,  # int64 index h * W + w of each output's maximum, (N, C, OH, OW)
-    H, W, OH, OW,  # fmt: skip
+    H, W, OH, OW,  # the input's plane, the output's plane
     total,  # N * C * OH * OW
     KS: tl.constexpr,  # window side
     STRIDE: tl.constexpr,
@@ -55,7 +55,7 @@ def max_pool_backward_kernel(
     dy_ptr,  # gradient of the output, (N, C, OH, OW) contiguous
     idx_ptr,  # the forward's indices, (N, C, OH, OW)
     dx_ptr,  # gradient of the input, (N, C, H, W) contiguous
-    H, W, OH, OW,  # fmt: skip
+    H, W, OH, OW,  # the input's plane, the output's plane
     total,  # N * C * H * W
     KS: tl.constexpr,
     STRIDE: tl.constexpr,

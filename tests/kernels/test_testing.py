@@ -140,3 +140,25 @@ def test_the_reproducer_reruns_the_failing_case():
     size, alpha, beta, k = eval(lines[1].split("fn(x, ")[1].rstrip(")"))
     expected = kernels.reference.lrn_reference(namespace["x"].double(), size, alpha, beta, k)
     assert not torch.allclose(namespace["y"].double(), expected, rtol=1e-5, atol=1e-6)
+
+
+def _pytest(*args):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/kernels", *args],
+                          cwd=root, capture_output=True, text=True, timeout=600)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_the_suite_grades_a_callable_given_on_the_command_line():
+    passing = _pytest("--lrn-impl=tests.kernels.torch_impls:lrn")
+    assert passing.returncode == 0 and f"{len(testing.check_names('lrn'))} passed" in passing.stdout, passing.stdout
+    assert "deselected" in passing.stdout  # the lab's own kernel tests are not run
+    failing = _pytest("--lrn-impl=tests/kernels/torch_impls.py:lrn_unconverted", "-k", "fp64")
+    assert failing.returncode == 1 and "FAIL forward fp64: outside the tolerance" in failing.stdout
+    assert "matches the other convention, alpha divided by size" in failing.stdout
+    wrong = _pytest("--lrn-impl=tests.kernels.torch_impls")
+    assert wrong.returncode != 0 and "--lrn-impl must be MODULE:FUNCTION" in wrong.stdout + wrong.stderr
