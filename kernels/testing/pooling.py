@@ -42,13 +42,18 @@ def max_pool2d_checks(fn: Callable, device) -> dict[str, Callable[[], Iterator[C
     def pool(kernel, stride, indices=False):
         return lambda x: fn(x, kernel, stride, return_indices=indices) if indices else fn(x, kernel, stride)
 
-    def forward_cases(dtype, shapes=POOL_SHAPES, kind="normal", layout=None, indices=False):
+    def inputs(dtype, shapes, kind, layout):
+        """(seed, shape, window, stride, x, code that makes x) per shape, cycling through the geometries."""
         for i, shape in enumerate(shapes):
             kernel, stride = geometries[i % len(geometries)]
-            if shape[-1] < kernel or shape[-2] < kernel:
+            if shape[-1] < kernel or shape[-2] < kernel:  # a plane smaller than the window: one window
                 kernel, stride = min(shape[-2:]), 1
             transform, layout_text = LAYOUTS[layout] if layout else (lambda t: t, "")
             x = transform(make_input(shape, dtype, seed=i, kind=kind).to(device))
+            yield i, shape, kernel, stride, x, make_text(shape, dtype, seed=i, kind=kind, layout=layout_text)
+
+    def forward_cases(dtype, shapes=POOL_SHAPES, kind="normal", layout=None, indices=False):
+        for _, _, kernel, stride, x, make in inputs(dtype, shapes, kind, layout):
             which = 1 if indices else 0
 
             def run(x=x, k=kernel, s=stride, which=which):
@@ -58,19 +63,14 @@ def max_pool2d_checks(fn: Callable, device) -> dict[str, Callable[[], Iterator[C
                 return out[which] if indices else out, _pool_expected(x.double(), k, s)[which]
 
             call = f"fn(x, {kernel}, {stride}{', return_indices=True' if indices else ''})"
-            yield Case(run, f"x = {make_text(shape, dtype, seed=i, kind=kind, layout=layout_text)}\n"
+            yield Case(run, f"x = {make}\n"
                              f"{'y, indices' if indices else 'y'} = {call}\n"
                              f"expected = kernels.reference.max_pool2d_reference(x, ({kernel}, {kernel}), "
                              f"({stride}, {stride}), (0, 0), (1, 1), out_size)",
                         dict(atol=0.0, rtol=0.0), nan_locality=True)  # fmt: skip
 
     def backward_cases(dtype, shapes=POOL_SHAPES, kind="normal", layout=None):
-        for i, shape in enumerate(shapes):
-            kernel, stride = geometries[i % len(geometries)]
-            if shape[-1] < kernel or shape[-2] < kernel:
-                kernel, stride = min(shape[-2:]), 1
-            transform, layout_text = LAYOUTS[layout] if layout else (lambda t: t, "")
-            x = transform(make_input(shape, dtype, seed=i, kind=kind).to(device))
+        for i, _, kernel, stride, x, make in inputs(dtype, shapes, kind, layout):
             values, where = _pool_expected(x.double(), kernel, stride)
             dy = make_input(tuple(values.shape), dtype, seed=100 + i, scale=1.0).to(device)
 
@@ -78,7 +78,7 @@ def max_pool2d_checks(fn: Callable, device) -> dict[str, Callable[[], Iterator[C
                 return reference.max_pool2d_backward_reference(dy.cpu().double(), where, tuple(x.shape))
 
             yield Case(lambda x=x, dy=dy, k=kernel, s=stride, r=ref: (grad(pool(k, s), x, dy), r()),
-                        f"x = {make_text(shape, dtype, seed=i, kind=kind, layout=layout_text)}.requires_grad_()\n"
+                        f"x = {make}.requires_grad_()\n"
                         f"dx, = torch.autograd.grad(fn(x, {kernel}, {stride}), x, dy)  # dy = "
                         f"{make_text(tuple(values.shape), dtype, seed=100 + i, scale=1.0)}\n"
                         "dx_expected: dy added at each window's first maximum (kernels.reference)",
