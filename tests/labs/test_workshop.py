@@ -22,7 +22,10 @@ NOTEBOOK = ROOT / "labs" / "06_write_the_kernels.ipynb"
 SOLUTION_FILES = sorted((ROOT / "labs" / "solutions").glob("*.py"))
 # One realistic mistake per exercise: (solution file, text replaced, replacement, the check that must fail).
 KNOWN_WRONG = {
-    "window off by one": (
+    "window sum shifted by one channel": (
+        "window_sum", "            j = c - SIZE // 2 + d\n", "            j = c - SIZE // 2 + d + 1\n", "C=7, SIZE=5",
+    ),
+    "LRN window off by one": (
         "lrn", "            j = c - SIZE // 2 + d\n", "            j = c - SIZE // 2 + d + 1\n", "forward fp64",
     ),
     "backward sign flipped": (
@@ -86,7 +89,9 @@ def test_each_known_wrong_solution_fails_the_check_that_names_it(tmp_path, mista
     source = (ROOT / "labs" / "solutions" / f"{module_name}.py").read_text()
     assert source.count(old) == 1, "the solution changed: update KNOWN_WRONG"
     module = _write(tmp_path, f"wrong_{module_name}", source.replace(old, new))
-    if module_name == "lrn":
+    if module_name == "window_sum":
+        report = workshop.check_window_sum(module.window_sum_kernel)
+    elif module_name == "lrn":
         forward = "backward" not in check
         report = (workshop.check_lrn_forward(module.lrn_forward_kernel) if forward
                   else workshop.check_lrn_backward(module.lrn_backward_kernel))  # fmt: skip
