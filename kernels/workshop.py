@@ -11,7 +11,9 @@ placeholder: an output that is NaN everywhere for a finite input means "not atte
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import inspect
 import json
 import sys
 from collections.abc import Callable
@@ -22,6 +24,7 @@ import torch
 from . import testing
 from ._utils import check_float_tensor
 from .gpu_compile import ARCHS, compile_for_gpus
+from .reference import lrn_window
 
 __all__ = [
     "use", "source", "skeleton", "window_sum_function", "lrn_function", "max_pool2d_function", "check_window_sum",
@@ -133,9 +136,6 @@ def source(kernel) -> str:
 
     ``kernel``: the kernel, or its dotted name such as ``"kernels.lrn._lrn_forward_kernel"``.
     """
-    import importlib
-    import inspect
-
     if isinstance(kernel, str):
         module, _, name = kernel.rpartition(".")
         kernel = getattr(importlib.import_module(module), name)
@@ -269,8 +269,6 @@ def max_pool2d_function(forward_kernel, backward_kernel=None) -> Callable:
 
 def check_window_sum(kernel) -> testing.Report:
     """Exercise a: the window sums against PyTorch, at three shapes (C below, at and above the window)."""
-    from .reference import lrn_window
-
     fn = window_sum_function(kernel)
     report = testing.Report("window_sum", _name(kernel))
     tol = dict(rtol=1e-5, atol=1e-5)
