@@ -558,9 +558,9 @@ def cmd_train(args) -> int:
         return 130 if trainer.interrupted == "SIGINT" else 143
     trainer.save_checkpoint(path)
     if dist_ctx is not None:
-        import torch.distributed as dist
+        from .parallel import shutdown_distributed
 
-        dist.destroy_process_group()
+        shutdown_distributed()
         if not dist_ctx.is_main:
             return 0
     for record in trainer.epochs[-5:]:

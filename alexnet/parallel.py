@@ -22,6 +22,7 @@ single-process step (the job of DistributedSampler, kept compatible with the exa
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -90,10 +91,19 @@ class DistContext:
         return 0.5 if self.mode in ("columns", "hybrid") else 1.0
 
 
+def shutdown_distributed() -> None:
+    """Leave the job's process group, if this process is in one (safe to call twice)."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def init_distributed(mode: str, timeout_s: float = 120.0) -> DistContext:
     """Join the torchrun job described by RANK/WORLD_SIZE/LOCAL_RANK; NCCL with GPUs, else gloo.
 
-    ``timeout_s`` bounds every collective: a rank that dies makes the others fail instead of hanging.
+    ``timeout_s`` bounds every collective: a rank that dies makes the others fail instead of hanging. The group
+    is destroyed at exit, whichever way the process ends: a gloo group still alive when the interpreter shuts
+    down lets its worker threads outlive it, and the process then aborts with "terminate called without an
+    active exception" (pytorch/pytorch#190489), now and then, at the end of a successful run.
     """
     if mode not in MODES:
         raise ValueError(f"parallel mode must be one of {MODES}, got {mode!r}")
@@ -111,6 +121,7 @@ def init_distributed(mode: str, timeout_s: float = 120.0) -> DistContext:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo", timeout=timedelta(seconds=timeout_s))
+        atexit.register(shutdown_distributed)
     ctx = DistContext(mode=mode, rank=rank, world=world, device=device)
     if mode == "data":
         ctx.data_group, ctx.data_rank, ctx.data_world = dist.group.WORLD, rank, world

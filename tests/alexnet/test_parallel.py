@@ -131,3 +131,22 @@ def test_the_scaling_document_quotes_the_computed_volume():
     volume = transfer_bytes_per_step(AlexNet(backend="torch"), batch_size=128)
     text = (ROOT / "docs" / "scaling.md").read_text()
     assert f"**{volume['total'] / 1e6:.2f}**" in text and f"{volume['conv2 -> conv3'] / 1e6:.2f}" in text
+
+
+def test_the_process_group_is_destroyed_at_exit_whichever_way_the_process_ends():
+    # A gloo group alive at interpreter shutdown aborts the process now and then ("terminate called without an
+    # active exception"): init_distributed registers its teardown with atexit.
+    script = (
+        "import atexit, torch.distributed as dist\n"
+        "from alexnet.parallel import init_distributed\n"
+        "init_distributed('data', timeout_s=30)\n"
+        "assert dist.is_initialized()\n"
+        "atexit._run_exitfuncs()\n"
+        "print('initialized after exit handlers:', dist.is_initialized())\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT), RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
+               MASTER_PORT=str(_free_port()))  # fmt: skip
+    env.pop("TRITON_INTERPRET", None)
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "initialized after exit handlers: False" in result.stdout
