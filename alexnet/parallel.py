@@ -101,9 +101,8 @@ def init_distributed(mode: str, timeout_s: float = 120.0) -> DistContext:
     """Join the torchrun job described by RANK/WORLD_SIZE/LOCAL_RANK; NCCL with GPUs, else gloo.
 
     ``timeout_s`` bounds every collective: a rank that dies makes the others fail instead of hanging. The group
-    is destroyed at exit, whichever way the process ends: a gloo group still alive when the interpreter shuts
-    down lets its worker threads outlive it, and the process then aborts with "terminate called without an
-    active exception" (pytorch/pytorch#190489), now and then, at the end of a successful run.
+    is destroyed at exit, whichever way the process ends, as PyTorch asks: a group still alive while the
+    interpreter shuts down can abort the process (pytorch/pytorch#190489).
     """
     if mode not in MODES:
         raise ValueError(f"parallel mode must be one of {MODES}, got {mode!r}")

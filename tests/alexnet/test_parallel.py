@@ -134,8 +134,8 @@ def test_the_scaling_document_quotes_the_computed_volume():
 
 
 def test_the_process_group_is_destroyed_at_exit_whichever_way_the_process_ends():
-    # A gloo group alive at interpreter shutdown aborts the process now and then ("terminate called without an
-    # active exception"): init_distributed registers its teardown with atexit.
+    # A group alive while the interpreter shuts down can abort the process: init_distributed registers its
+    # teardown with atexit, so that every exit path (an exception, Ctrl-C, the end) leaves the group first.
     script = (
         "import atexit, torch.distributed as dist\n"
         "from alexnet.parallel import init_distributed\n"
