@@ -17,7 +17,6 @@ TOLERANCES = {
     torch.float16: dict(rtol=1e-3, atol=1e-3),
     torch.bfloat16: dict(rtol=1.6e-2, atol=1e-2),
 }
-DTYPE_NAMES = {torch.float64: "fp64", torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
 # Unit-scale inputs barely feel the paper's alpha = 1e-4; this one makes every term of the formula count.
 STRONG = dict(alpha=0.05, beta=0.75, k=1.0)
 # Shapes that break things: one element, one channel, C smaller than the window, primes, a single row or column.
@@ -98,21 +97,26 @@ class Report:
 class Case(NamedTuple):
     """One comparison: ``run()`` -> (actual, expected float64), and three lines a reader can rerun."""
 
-    run: Callable[[], tuple[torch.Tensor, torch.Tensor]]
+    run: Callable[[], tuple[torch.Tensor, torch.Tensor] | None]
     reproducer: str
     tolerance: dict
     nan_locality: bool = False  # compare where NaN and inf appear, not only the finite values
+    dtype: torch.dtype | None = None  # the dtype the result must have (the input's; int64 for indices)
 
 
 def tolerance_text(tol: dict) -> str:
     return f"atol {tol['atol']:.0e} + rtol {tol['rtol']:.0e}"
 
 
-def compare(actual, expected: torch.Tensor, tol: dict, nan_locality: bool) -> tuple[bool, float | None, str]:
+def compare(actual, expected: torch.Tensor, case: Case) -> tuple[bool, float | None, str]:
+    """(passed, max |actual - expected| over the finite values, what went wrong)."""
+    tol, nan_locality = case.tolerance, case.nan_locality
     if not isinstance(actual, torch.Tensor):
         return False, None, f"returned {type(actual).__name__}, expected a tensor"
     if tuple(actual.shape) != tuple(expected.shape):
         return False, None, f"returned shape {tuple(actual.shape)}, expected {tuple(expected.shape)}"
+    if case.dtype is not None and actual.dtype != case.dtype:
+        return False, None, f"returned {actual.dtype}, expected {case.dtype}"
     got, want = actual.detach().cpu().to(torch.float64), expected.detach().cpu().to(torch.float64)
     bad_where = ~torch.isfinite(want)
     if nan_locality and not torch.equal(got.isnan(), want.isnan()):
@@ -148,13 +152,13 @@ def run_check(name: str, cases: Iterator[Case]) -> CheckResult:
         try:
             with warnings.catch_warnings():  # NumPy, under Triton's interpreter, warns on the inf/NaN cases
                 warnings.simplefilter("ignore", RuntimeWarning)
-                actual, expected = case.run()
+                result = case.run()
         except NotAttempted:
             raise
         except Exception as err:  # the implementation's error is this check's verdict
             ok, error, detail = False, None, f"raised {type(err).__name__}: {first_line(err)}"
-        else:
-            ok, error, detail = compare(actual, expected, case.tolerance, case.nan_locality)
+        else:  # None: a check with nothing to measure (gradcheck) that did not raise
+            ok, error, detail = (True, None, "") if result is None else compare(*result, case)
         if error is not None:
             worst = error if worst is None else max(worst, error)
         if not ok and failure is None:
@@ -198,11 +202,11 @@ def grad(fn: Callable, x: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
 def gradcheck_case(fn: Callable, x: torch.Tensor, call: str, make: str) -> Case:
     def run():
         torch.autograd.gradcheck(fn, (x.detach().requires_grad_(),))  # raises GradcheckError on a mismatch
-        return torch.zeros(()), torch.zeros(())
+
 
     text = f"x = {make}.requires_grad_()\ntorch.autograd.gradcheck(lambda t: {call.replace('(x', '(t', 1)}, (x,))\n" \
            "# gradcheck compares the backward with finite differences of the forward"  # fmt: skip
-    return Case(run, text, dict(atol=1e-5, rtol=1e-3))
+    return Case(run, text, dict(atol=1e-5, rtol=1e-3))  # gradcheck's own defaults
 
 
 def make_text(shape, dtype, seed=0, scale=3.0, kind="normal", layout="") -> str:

@@ -62,7 +62,7 @@ def fused_checks(fn: Callable, alpha_over_size: bool | None, device) -> dict[str
                                                                       else expected(x, s, over)),
                             f"x = {make}\ny = {text}\n"
                             "y_expected = F.max_pool2d(kernels.reference.lrn_reference(x.double().relu(), ...), 3, 2)",
-                            TOLERANCES[dtype])  # fmt: skip
+                            TOLERANCES[dtype], dtype=dtype)  # fmt: skip
                 continue
             dy = make_input(tuple(expected(x, size, over).shape), dtype, seed=100 + i, scale=1.0).to(device)
 
@@ -74,7 +74,7 @@ def fused_checks(fn: Callable, alpha_over_size: bool | None, device) -> dict[str
             yield Case(lambda f=run_fn, x=x, dy=dy, r=ref: (grad(f, x, dy), r()),
                         f"x = {make}.requires_grad_()\ndx, = torch.autograd.grad({text}, x, dy)\n"
                         "dx_expected: the same through the float64 composition of relu, lrn_reference, max_pool2d",
-                        TOLERANCES[dtype])  # fmt: skip
+                        TOLERANCES[dtype], dtype=dtype)  # fmt: skip
 
     def gradcheck_cases():
         run_fn, text = call(3, conventions[0])

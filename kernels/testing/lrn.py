@@ -65,7 +65,7 @@ def lrn_checks(fn: Callable, alpha_over_size: bool | None, device) -> dict[str, 
             yield Case(lambda f=run_fn, x=x_in, r=ref: (f(x), r()),
                         f"x = {make}\ny = {text}\ny_expected = kernels.reference.lrn_reference(x.double(), "
                         f"{size}, {'alpha / size' if over else 'alpha'}, beta, k)  # alpha, beta, k = "
-                        f"{hyper['alpha']}, {hyper['beta']}, {hyper['k']}", TOLERANCES[dtype])  # fmt: skip
+                        f"{hyper['alpha']}, {hyper['beta']}, {hyper['k']}", TOLERANCES[dtype], dtype=dtype)  # fmt: skip
 
     def backward_cases(dtype, over, shapes=LRN_SHAPES, sizes=(1, 2, 5), layout=None, hyper=STRONG):
         for i, shape in enumerate(shapes):
@@ -86,7 +86,7 @@ def lrn_checks(fn: Callable, alpha_over_size: bool | None, device) -> dict[str, 
                         f"dx, = torch.autograd.grad({text}, x, dy)  # dy = "
                         f"{make_text(tuple(x.shape), dtype, seed=100 + i, scale=1.0)}\n"
                         "dx_expected: the same through kernels.reference.lrn_reference(x.double(), ...)",
-                        TOLERANCES[dtype])  # fmt: skip
+                        TOLERANCES[dtype], dtype=dtype)  # fmt: skip
 
     def nonfinite_cases(backward: bool):
         for bad in (float("nan"), float("inf")):
@@ -104,7 +104,7 @@ def lrn_checks(fn: Callable, alpha_over_size: bool | None, device) -> dict[str, 
             yield Case(run, f"x = torch.ones(1, 9, 1, 2); x[0, 4, 0, 0] = {bad}\ny = {text}"
                              f"{'  # and its gradient for dy = 1' if backward else ''}\n"
                              "NaN and inf must appear exactly where the float64 reference has them",
-                        TOLERANCES[torch.float32], nan_locality=True)  # fmt: skip
+                        TOLERANCES[torch.float32], nan_locality=True, dtype=torch.float32)  # fmt: skip
 
     def gradcheck_cases():
         for size, hyper in ((3, STRONG), (4, dict(alpha=1e-4, beta=0.75, k=2.0))):

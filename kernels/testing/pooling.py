@@ -67,7 +67,8 @@ def max_pool2d_checks(fn: Callable, device) -> dict[str, Callable[[], Iterator[C
                              f"{'y, indices' if indices else 'y'} = {call}\n"
                              f"expected = kernels.reference.max_pool2d_reference(x, ({kernel}, {kernel}), "
                              f"({stride}, {stride}), (0, 0), (1, 1), out_size)",
-                        dict(atol=0.0, rtol=0.0), nan_locality=True)  # fmt: skip
+                        dict(atol=0.0, rtol=0.0), nan_locality=True,
+                        dtype=torch.int64 if indices else dtype)  # fmt: skip
 
     def backward_cases(dtype, shapes=POOL_SHAPES, kind="normal", layout=None):
         for i, _, kernel, stride, x, make in inputs(dtype, shapes, kind, layout):
@@ -82,14 +83,16 @@ def max_pool2d_checks(fn: Callable, device) -> dict[str, Callable[[], Iterator[C
                         f"dx, = torch.autograd.grad(fn(x, {kernel}, {stride}), x, dy)  # dy = "
                         f"{make_text(tuple(values.shape), dtype, seed=100 + i, scale=1.0)}\n"
                         "dx_expected: dy added at each window's first maximum (kernels.reference)",
-                        TOLERANCES[dtype] if dtype != torch.float64 else dict(atol=1e-12, rtol=0.0))  # fmt: skip
+                        TOLERANCES[dtype] if dtype != torch.float64 else dict(atol=1e-12, rtol=0.0),
+                        dtype=dtype)  # fmt: skip
 
     def nan_cases():
         x = make_input((1, 2, 5, 5), torch.float32).to(device)
         x[0, 0, 1, 1] = float("nan")
         yield Case(lambda x=x: (fn(x, 3, 2), _pool_expected(x.double(), 3, 2)[0]),
                     "x = kernels.testing.make_input((1, 2, 5, 5)); x[0, 0, 1, 1] = float('nan')\ny = fn(x, 3, 2)\n"
-                    "a window that holds a NaN gives NaN, as in PyTorch", dict(atol=0.0, rtol=0.0), nan_locality=True)
+                    "a window that holds a NaN gives NaN, as in PyTorch", dict(atol=0.0, rtol=0.0), nan_locality=True,
+                    dtype=torch.float32)
 
     def gradcheck_cases():
         x = make_input((1, 2, 7, 7), torch.float64, kind="distinct").to(device)

@@ -162,3 +162,13 @@ def test_the_suite_grades_a_callable_given_on_the_command_line():
     assert "matches the other convention, alpha divided by size" in failing.stdout
     wrong = _pytest("--lrn-impl=tests.kernels.torch_impls")
     assert wrong.returncode != 0 and "--lrn-impl must be MODULE:FUNCTION" in wrong.stdout + wrong.stderr
+
+
+def test_a_result_in_another_dtype_fails_and_says_which():
+    def always_fp32(x, size, alpha, beta, k, alpha_over_size=False):
+        return LAB_LRN(x.float(), size, alpha, beta, k, alpha_over_size=alpha_over_size)
+
+    report = testing.check_lrn(always_fp32, only=["forward fp16", "forward fp64", "forward fp32"])
+    assert report.failed == ["forward fp64", "forward fp16"]  # in the order the checks run
+    assert "returned torch.float32, expected torch.float16" in str(report)
+    assert testing.check_lrn(LAB_LRN, only=["gradcheck"]).results[0].max_error is None  # nothing to measure
