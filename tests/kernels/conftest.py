@@ -35,7 +35,6 @@ def target(request):
 # ------------------------------------------------------------------------------ implementations under test
 
 OPS = {"lrn": "lrn", "pool": "max_pool2d", "fused": "relu_lrn_max_pool2d"}  # option prefix -> kernels' name
-OWN_TESTS = {"lrn": "test_lrn.py", "pool": "test_maxpool.py", "fused": "test_fused.py"}
 # `pytest tests/kernels -x` stops at the first failure: the conformance checks (the common mistakes, quickly
 # and by name) come first, the compile check (a minute of compiling) last.
 ORDER = ["test_testing.py", "test_conformance.py", "test_lrn.py", "test_maxpool.py", "test_fused.py",
@@ -92,8 +91,11 @@ def pytest_collection_modifyitems(config, items):
     here = Path(__file__).parent
     chosen = [op for op in OPS if config.getoption(f"{op}_impl")]
     if chosen:  # grade only the given implementations: the lab's own tests are about the lab's kernels
-        keep = lambda item: (item.path.parent != here or (item.path.name == "test_conformance.py"  # noqa: E731
-                                                          and any(f"{op}_impl" in item.fixturenames for op in chosen)))
+
+        def keep(item) -> bool:
+            conformance = item.path.name == "test_conformance.py"
+            return item.path.parent != here or (conformance and any(f"{op}_impl" in item.fixturenames for op in chosen))
+
         deselected = [item for item in items if not keep(item)]
         if deselected:
             config.hook.pytest_deselected(items=deselected)
