@@ -5,18 +5,14 @@ crafted file cannot run code), written atomically. It is layout-independent: par
 the same in every parallel mode, with the model's spec (:class:`alexnet.model.ModelSpec`), the data's classes
 and preprocessing, every RNG and the position in the data, so a resumed run continues exactly.
 
-    run_state(trainer) -> dict          restore_run(trainer, path)          atomic_save(obj, path)
+    run_state(trainer) -> dict          restore_run(trainer, path)
     read_checkpoint(path) -> dict       load_model(path) -> nn.Module
 """
 
 from __future__ import annotations
 
-import os
 import pickle
 import random
-import signal
-import tempfile
-import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -26,63 +22,12 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-if TYPE_CHECKING:  # checkpoint.py imports only torch and numpy at load time: data.py uses atomic_save
+if TYPE_CHECKING:
     from .train import Trainer
 
 CHECKPOINT_FORMAT = "alexnet-lab/checkpoint"
 # 2: plain data only (loads with weights_only=True), the data's classes and preprocessing, skipped-image count.
 CHECKPOINT_VERSION = 2
-
-
-def atomic_save(obj, path: str | Path) -> None:
-    """torch.save to a temporary file in the same folder, flushed to disk, then renamed over ``path``.
-
-    A SIGINT or SIGTERM that arrives meanwhile is held and delivered once the file is in place: Python runs
-    signal handlers between bytecodes, and a KeyboardInterrupt raised inside torch.save's writes to a Python file
-    leaves its zip writer out of step (a RuntimeError "unexpected pos ..." replaces the interrupt), so the
-    checkpoint would be lost and the interrupt reported as a crash.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with _signals_held():
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(obj, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-
-class _signals_held:
-    """In the main thread: SIGINT and SIGTERM are recorded instead of handled, then raised again on exit.
-
-    It swaps the Python-level handlers rather than the thread's signal mask: the kernel hands a signal sent to the
-    process to any thread that does not block it (torch's OpenMP pool, tqdm's monitor), and CPython then runs
-    the handler in the main thread all the same.
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __enter__(self):
-        self.previous, self.pending = {}, []
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                if signal.getsignal(sig) is not None:  # None: a handler not set from Python, left alone
-                    self.previous[sig] = signal.signal(sig, self._record)
-        return self
-
-    def _record(self, signum, _frame) -> None:
-        self.pending.append(signum)
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-        for sig in dict.fromkeys(self.pending):  # each signal once, in the order they came
-            signal.raise_signal(sig)
 
 
 # ----------------------------------------------------------------------------------------------- a run's state

@@ -122,7 +122,8 @@ def export(
     manifest's ``val_top1_err`` is measured here on the fp16 weights, as users will load them. Existing weights
     of that name are only replaced with ``overwrite=True``.
     """
-    from .checkpoint import atomic_save, read_checkpoint
+    from .checkpoint import read_checkpoint
+    from .files import atomic_save, save_json
     from .model import ModelSpec
     from .train import evaluate
 
@@ -159,7 +160,5 @@ def export(
         evaluated_in_seconds=round(time.perf_counter() - started, 1),
         exported_with=dict(torch=torch.__version__, machine=platform.machine()),
     )  # fmt: skip
-    tmp = manifest_path.with_name(f".{manifest_path.name}.tmp")
-    tmp.write_text(json.dumps(meta, indent=1) + "\n")
-    tmp.replace(manifest_path)
+    save_json(meta, manifest_path)
     return meta

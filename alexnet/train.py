@@ -26,8 +26,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import checkpoint, parallel
-from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, atomic_save, load_model, read_checkpoint  # noqa: F401
+from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, load_model, read_checkpoint  # noqa: F401
 from .data import EpochLoader, ImageFolder, Preprocess, check_classes, ten_crops
+from .files import atomic_save, atomic_write_text
 from .model import MODELS, ModelSpec, input_size_of  # noqa: F401  (their home is alexnet.model)
 
 # What makes a folder hold a run (colour-specificity.json: see alexnet.viz.ColourSpecificityLog).
@@ -117,18 +118,12 @@ class MetricsLog:
                     record.get("kind") != "epoch" and record.get("step", 0) <= step
                 ):
                     kept.append(line + "\n")
-            _atomic_write_text(jsonl, "".join(kept))
+            atomic_write_text(jsonl, "".join(kept))
         table = self.dir / "epochs.csv"
         if table.is_file():
             lines = table.read_text().splitlines(keepends=True)
             rows = [line for line in lines[1:] if line.strip() and int(line.split(",", 1)[0]) < epoch]
-            _atomic_write_text(table, "".join(lines[:1] + rows))
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+            atomic_write_text(table, "".join(lines[:1] + rows))
 
 
 # ----------------------------------------------------------------------------------------------- trainer
@@ -434,7 +429,6 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------------------------------
 
-
     def state_dict(self) -> dict:
         """The checkpoint (see :func:`alexnet.checkpoint.run_state`); in a distributed run every rank calls it."""
         return checkpoint.run_state(self)
@@ -533,7 +527,8 @@ def train_loader(train_set, config: TrainConfig, device: torch.device):
 class _stop_on_signals:
     """While ``run()`` works in the main thread: the first SIGINT or SIGTERM asks the trainer to stop after the
     step in progress (never in the middle of one: the checkpoint written then resumes exactly); a second SIGINT
-    raises KeyboardInterrupt at once (or, during a checkpoint write, right after it: see ``atomic_save``)."""
+    raises KeyboardInterrupt at once (or, during a checkpoint write, right after it: see
+    ``alexnet.files.atomic_write``)."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -547,8 +542,9 @@ class _stop_on_signals:
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self.previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS
-                             if signal.getsignal(sig) is not None}  # None: not set from Python, cannot be put back
+            self.previous = {
+                sig: signal.signal(sig, self._handle) for sig in self.SIGNALS if signal.getsignal(sig) is not None
+            }  # None: not set from Python, cannot be put back
         return self
 
     def __exit__(self, *exc) -> None:

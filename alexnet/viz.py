@@ -342,9 +342,9 @@ def plot_benchmark(path) -> object:
 # ----------------------------------------------------------------------------------------------- Figure 3's split
 
 # An orthonormal colour basis for RGB: luminance, then two opponent axes (red-green, blue-yellow).
-COLOUR_BASIS = torch.tensor(
-    [[1.0, 1.0, 1.0], [1.0, -1.0, 0.0], [1.0, 1.0, -2.0]]
-) / torch.tensor([3.0, 2.0, 6.0]).sqrt()[:, None]
+COLOUR_BASIS = (
+    torch.tensor([[1.0, 1.0, 1.0], [1.0, -1.0, 0.0], [1.0, 1.0, -2.0]]) / torch.tensor([3.0, 2.0, 6.0]).sqrt()[:, None]
+)
 
 
 def colour_specificity(kernels: torch.Tensor) -> torch.Tensor:
@@ -446,14 +446,9 @@ class ColourSpecificityLog:
         self.records.append(dict(epoch=epoch, column_means=[float(v.mean()) for v in values],
                                  p_value=test["p_value"], values=[v.tolist() for v in values]))  # fmt: skip
         if self.path is not None:
-            import json
-            from pathlib import Path
+            from .files import save_json
 
-            path = Path(self.path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(json.dumps(self.records, indent=1))
-            tmp.replace(path)
+            save_json(self.records, self.path)
 
 
 def plot_fusion_traffic(rows: list[dict], shape) -> object:

@@ -101,8 +101,20 @@ def stages(out: Path, on_cpu: bool = False) -> list[Stage]:
     if on_cpu:
         figure1 += ["--device", "cpu", "--lrs", "0.002", "--seeds", "1", "--max-epochs", "1", "--subset", "2000"]
     else:
-        figure1 += ["--device", "cuda", "--lrs", "0.001", "0.002", "0.004", "--seeds", "1", "--max-epochs", "40",
-                    "--subset", "10000"]
+        figure1 += [
+            "--device",
+            "cuda",
+            "--lrs",
+            "0.001",
+            "0.002",
+            "0.004",
+            "--seeds",
+            "1",
+            "--max-epochs",
+            "40",
+            "--subset",
+            "10000",
+        ]
     cpu = dict(needs_gpu=not on_cpu)
     scale = 6 if on_cpu else 1  # limits on 2 CPU cores
     return [
@@ -405,12 +417,16 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def _write_zip_subset(src: Path, dest: Path, members: list[zipfile.ZipInfo], source: zipfile.ZipFile) -> None:
-    tmp = dest.with_name(dest.name + ".partial")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as out:
-        for info in members:
-            out.writestr(info.filename, source.read(info))
-    tmp.replace(dest)
+def _write_zip_subset(dest: Path, members: list[zipfile.ZipInfo], source: zipfile.ZipFile) -> None:
+    sys.path.insert(0, str(ROOT))
+    from alexnet.files import atomic_write
+
+    def write(f) -> None:
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as out:
+            for info in members:
+                out.writestr(info.filename, source.read(info))
+
+    atomic_write(dest, write)
 
 
 def cifar_subset(src: Path, dest: Path, per_class: dict[str, int] = CIFAR_SUBSET) -> int:
@@ -425,7 +441,7 @@ def cifar_subset(src: Path, dest: Path, per_class: dict[str, int] = CIFAR_SUBSET
             raise ValueError(f"{src}: expected train/<class>/*.jpg and test/<class>/*.jpg inside, as the lab's zip has")
         members = [i for (split, _), infos in sorted(groups.items()) for i in sorted(infos, key=lambda i: i.filename)
                    [: per_class[split]]]  # fmt: skip
-        _write_zip_subset(src, dest, members, zf)
+        _write_zip_subset(dest, members, zf)
     return len(members)
 
 
@@ -436,7 +452,7 @@ def samples_subset(src: Path, dest: Path, count: int = SAMPLES_SUBSET) -> int:
                         key=lambda i: i.filename)[:count]  # fmt: skip
         if len(images) < count:
             raise ValueError(f"{src}: {len(images)} images inside, {count} needed")
-        _write_zip_subset(src, dest, images, zf)
+        _write_zip_subset(dest, images, zf)
     return len(images)
 
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
-from ..checkpoint import atomic_save
+from ..files import atomic_save
 from .cache import _path_key, cache_dir, index_fingerprint, resolve_folder
 from .transforms import Preprocess
 

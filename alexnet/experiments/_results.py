@@ -1,31 +1,11 @@
-"""What the experiments' results files share: atomic JSON writes, schema-checked reads, the device's name."""
+"""What the experiments' results files share: the machine's name, a run's saved state."""
 
 from __future__ import annotations
 
-import json
 import platform
 from pathlib import Path
 
 import torch
-
-
-def save_json(results: dict, path: str | Path) -> Path:
-    """Write ``results`` as JSON atomically (temporary file, then rename): a run killed mid-write keeps the
-    previous file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(results, indent=1) + "\n")
-    tmp.replace(path)
-    return path
-
-
-def load_json(path: str | Path, schema: str, what: str) -> dict:
-    """A results file, refused with a clear error unless it says it is ``schema`` (``what`` names it)."""
-    results = json.loads(Path(path).read_text())
-    if results.get("schema") != schema:
-        raise ValueError(f"{path} is not {what} (schema {results.get('schema')!r})")
-    return results
 
 
 def device_name(device: str | torch.device) -> str:

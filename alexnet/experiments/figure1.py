@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ._results import device_name, load_json, load_run_state, save_json
+from ..files import atomic_save, load_json, save_json
+from ._results import device_name, load_run_state
 from .recipes import ACTIVATIONS, Inputs, Recipe, build_network, get_recipe, input_statistics, layer_statistics
 from .recipes import param_groups as recipe_param_groups
 
@@ -174,8 +175,6 @@ def train_run(
 
 
 def _save_run_state(path, key: dict, net, optimizer, epochs: list, layers: list, wall_s: float) -> None:
-    from ..checkpoint import atomic_save
-
     state = dict(key=key, net=net.state_dict(), optimizer=optimizer.state_dict(), epochs=epochs, layers=layers,
                  wall_s=wall_s)  # fmt: skip
     atomic_save(state, path)

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from alexnet.__main__ import main
-from alexnet.checkpoint import CHECKPOINT_VERSION, atomic_save, load_model, read_checkpoint
+from alexnet.checkpoint import CHECKPOINT_VERSION, load_model, read_checkpoint
+from alexnet.files import atomic_save
 from alexnet.model import FourLayerCNN
 from alexnet.train import TrainConfig, Trainer
 
