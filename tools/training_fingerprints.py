@@ -28,6 +28,12 @@ from PIL import Image  # noqa: E402
 TIMING_KEYS = {"seconds", "epoch_seconds", "wall_s", "images_per_s", "machine", "seconds_per_epoch"}
 
 
+def saved_weights(path: Path) -> dict:
+    """The weights in an experiment's run-state file."""
+    saved = torch.load(path, weights_only=True)
+    return saved["engine"]["model"] if "engine" in saved else saved["net"]
+
+
 def weights_hash(state: dict) -> str:
     digest = hashlib.sha256()
     for name, tensor in sorted(state.items()):
@@ -77,8 +83,7 @@ def figure1_run(workdir: Path) -> dict:
     inputs = Inputs(inputs.mean, inputs.std)
     state = workdir / "figure1.pt"
     run = figure1.train_run(recipe, "tanh", 0.008, 0, images, labels, inputs, settings, state_path=state)
-    saved = torch.load(state, weights_only=True)
-    return dict(weights=weights_hash(saved["net"]), history=history_hash(run),
+    return dict(weights=weights_hash(saved_weights(state)), history=history_hash(run),
                 final_train_error=run["epochs"][-1]["train_error"])  # fmt: skip
 
 
@@ -91,8 +96,7 @@ def lrn_overlap_run(workdir: Path) -> dict:
     state = workdir / "lrn_overlap.pt"
     run = lrn_overlap.train_run("13pct+lrn", 0, data, epochs=2, batch_size=32, backend="torch", progress=False,
                                 state_path=state)  # fmt: skip
-    saved = torch.load(state, weights_only=True)
-    return dict(weights=weights_hash(saved["net"]), history=history_hash(run),
+    return dict(weights=weights_hash(saved_weights(state)), history=history_hash(run),
                 final_train_error=run["history"][-1]["train_error"])  # fmt: skip
 
 

@@ -1,4 +1,4 @@
-"""What the experiments' results files share: the machine's name, a run's saved state."""
+"""The names results files give the machine they were measured on."""
 
 from __future__ import annotations
 
@@ -37,15 +37,3 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or f"{platform.machine()} CPU"
-
-
-def load_run_state(path, key: dict) -> dict | None:
-    """A run's saved state (``torch.load(weights_only=True)``) when it is this very run's (its ``key`` matches),
-    else None: no file, another run's, or a file cut short (the run then starts over)."""
-    if path is None or not Path(path).is_file():
-        return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # a state cut short: start the run over
-        return None
-    return state if state.get("key") == key else None

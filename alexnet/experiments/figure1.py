@@ -6,8 +6,9 @@ steps around the recipe's base lr, the best-guess first); a run stops at the tar
 found for its activation (pruned). The fastest lr of each activation then runs with more seeds (initial weights
 and data order). The ratio is tanh's epochs to target over ReLU's, per seed, reported as median and range.
 
-Training is a plain loop on one uint8 tensor kept on the training device: batches are indexed there, with no
-DataLoader and no per-batch host transfer (on 2 CPU cores an epoch of the 19pct net took 18-65 s here).
+Training is :class:`alexnet.engine.Engine` on one uint8 tensor kept on the training device
+(:class:`~alexnet.engine.TensorBatches`): batches are indexed there, with no DataLoader and no per-batch host
+transfer.
 
 Results (``results-<recipe>.json``, schema ``alexnet-lab/figure1-search/1``) are rewritten after every run, and
 the run in progress saves its state after every epoch, so a killed sweep resumes (``resume=True``) without
@@ -24,10 +25,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from ..files import atomic_save, load_json, save_json
-from ._results import device_name, load_run_state
+from ..engine import (
+    Diverged,
+    Engine,
+    EpochClock,
+    MaxEpochs,
+    NoLaterThan,
+    ProgressBar,
+    StateFile,
+    Tally,
+    TargetError,  # fmt: skip
+    TensorBatches,
+)
+from ..files import load_json, save_json
+from ._results import device_name
 from .recipes import ACTIVATIONS, Inputs, Recipe, build_network, get_recipe, input_statistics, layer_statistics
 from .recipes import param_groups as recipe_param_groups
 
@@ -114,70 +126,45 @@ def train_run(
     finds its own state there continues from it: a killed sweep loses at most one epoch. Data order and
     initial weights depend only on (seed, epoch), so the continued run is the uninterrupted one.
     """
-    from tqdm.auto import tqdm
-
-    device = images.device
-    net = build_network(recipe, activation, inputs.scalar_std, seed).to(device)
+    net = build_network(recipe, activation, inputs.scalar_std, seed).to(images.device)
     optimizer = torch.optim.SGD(recipe_param_groups(net, recipe, lr, inputs.scalar_std), momentum=settings.momentum)
-    probe = inputs.prepare(images[:PROBE_IMAGES])
-    count = len(images)
-    epochs, layers, diverged, pruned, spent = [], [], False, False, 0.0
+    batches = TensorBatches(images, labels, settings.batch_size, seed=seed, prepare=lambda x, gen: inputs.prepare(x))
+    layers = LayerLog(net, inputs.prepare(images[:PROBE_IMAGES]), activation)
     key = dict(settings.identity(), activation=activation, lr=lr, seed=seed)  # identity() names the recipe
-    saved = load_run_state(state_path, key)
-    if saved is not None:
-        net.load_state_dict(saved["net"])
-        optimizer.load_state_dict(saved["optimizer"])
-        epochs, layers, spent = saved["epochs"], saved["layers"], saved["wall_s"]
-    start = time.perf_counter() - spent
-    bar = tqdm(total=settings.max_epochs, initial=len(epochs), desc=f"{recipe.name} {activation} lr={lr:g} seed={seed}",
-               unit="epoch", disable=not progress, leave=False)  # fmt: skip
-    done = bool(epochs) and epochs[-1]["train_error"] <= settings.target
-    for epoch in range(len(epochs) + 1, 0 if done else settings.max_epochs + 1):
-        if stop_after is not None and epoch > stop_after:  # even reaching the target now would not be faster
-            pruned = True
-            break
-        order = torch.randperm(count, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)).to(device)
-        wrong = torch.zeros((), device=device)
-        epoch_start = time.perf_counter()
-        net.train()
-        for first in range(0, count, settings.batch_size):
-            index = order[first : first + settings.batch_size]
-            logits = net(inputs.prepare(images[index]))
-            loss = F.cross_entropy(logits, labels[index])  # the mini-batch mean, as cuda-convnet's gradient
-            if not torch.isfinite(loss):
-                diverged = True
-                break
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            wrong += (logits.detach().argmax(1) != labels[index]).sum()
-        if diverged:
-            break
-        error = wrong.item() / count
-        epochs.append(dict(epoch=epoch, train_error=error, seconds=time.perf_counter() - epoch_start))
-        net.eval()
-        layers.append(dict(epoch=epoch, **layer_statistics(net, probe, activation)))
-        bar.update(1)
-        bar.set_postfix(train_error=f"{error:.3f}")
-        if state_path is not None:
-            _save_run_state(state_path, key, net, optimizer, epochs, layers, time.perf_counter() - start)
-        if error <= settings.target:
-            break
-    bar.close()
+    state = StateFile(state_path, key, extra=lambda: dict(layers=layers.records))
+    engine = Engine(net, optimizer, batches, hooks=[Tally(), EpochClock(), layers])
+    layers.records = (state.restore(engine) or {}).get("layers", [])
+    bar = ProgressBar(settings.max_epochs, engine.epoch, f"{recipe.name} {activation} lr={lr:g} seed={seed}",
+                      lambda r: dict(train_error=f"{r['train_error']:.3f}"), enabled=progress, leave=False)  # fmt: skip
+    engine.hooks += [bar, state]
+    diverged = False
+    try:
+        engine.fit(TargetError(settings.target), MaxEpochs(settings.max_epochs), NoLaterThan(stop_after))
+    except Diverged:
+        diverged = True
+    finally:
+        bar.close()
+    epochs = [dict(epoch=r["epoch"], train_error=r["train_error"], seconds=r["seconds"]) for r in engine.records]
     reached = next((e["epoch"] for e in epochs if e["train_error"] <= settings.target), None)
     errors = [e["train_error"] for e in epochs]
     return dict(
-        recipe=recipe.name, activation=activation, lr=lr, seed=seed, epochs=epochs, layers=layers,
-        reached_target=reached is not None, epochs_to_target=reached, diverged=diverged, pruned=pruned,
-        final_train_error=errors[-1] if errors else None, best_train_error=min(errors) if errors else None,
-        wall_s=time.perf_counter() - start,
+        recipe=recipe.name, activation=activation, lr=lr, seed=seed, epochs=epochs, layers=layers.records,
+        reached_target=reached is not None, epochs_to_target=reached, diverged=diverged,
+        pruned=engine.stopped == "pruned", final_train_error=errors[-1] if errors else None,
+        best_train_error=min(errors) if errors else None, wall_s=engine.wall_s,
     )  # fmt: skip
 
 
-def _save_run_state(path, key: dict, net, optimizer, epochs: list, layers: list, wall_s: float) -> None:
-    state = dict(key=key, net=net.state_dict(), optimizer=optimizer.state_dict(), epochs=epochs, layers=layers,
-                 wall_s=wall_s)  # fmt: skip
-    atomic_save(state, path)
+class LayerLog:
+    """Per-layer statistics (:func:`layer_statistics`) of the network on a fixed probe batch after every epoch."""
+
+    def __init__(self, net, probe: torch.Tensor, activation: str) -> None:
+        self.net, self.probe, self.activation = net, probe, activation
+        self.records: list[dict] = []
+
+    def on_epoch_end(self, engine: Engine, record: dict) -> None:
+        self.net.eval()
+        self.records.append(dict(epoch=record["epoch"], **layer_statistics(self.net, self.probe, self.activation)))
 
 
 def _key(run: dict) -> tuple:

@@ -28,7 +28,6 @@ and rewriting the results file, so a killed study continues (``resume``) where i
 from __future__ import annotations
 
 import statistics
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,8 +36,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..cuda_convnet import LAYERS, CudaConvnetCIFAR, get_variant
-from ..files import atomic_save, load_json, save_json
-from ._results import device_name, load_run_state, machine_name
+from ..engine import Diverged, Engine, EpochClock, MaxEpochs, PhasedLR, ProgressBar, StateFile, Tally, TensorBatches
+from ..files import load_json, save_json
+from ._results import device_name, machine_name
 
 SCHEMA = "alexnet-lab/lrn-overlap/1"
 CROP, BORDER = 24, 4  # 24x24 crops of 32x32 images; the centre crop starts 4 pixels in
@@ -131,12 +131,6 @@ def param_groups(net: CudaConvnetCIFAR, eps_w: float = 0.001, eps_b: float = 0.0
         groups.append(dict(params=[layer.bias], lr=eps_b, weight_decay=0.0, name=f"{name}.bias", base_lr=eps_b,
                            scales=False))  # fmt: skip
     return groups
-
-
-def set_lr_factor(optimizer: torch.optim.Optimizer, factor: float) -> None:
-    """epsW times ``factor`` for the weight groups; biases keep their rate (cuda-convnet's schedule)."""
-    for group in optimizer.param_groups:
-        group["lr"] = group["base_lr"] * (factor if group["scales"] else 1.0)
 
 
 # ----------------------------------------------------------------------------------------------- the data
@@ -264,8 +258,6 @@ def train_run(variant: str, seed: int, data: Data, *, epochs: int | None = None,
     """
     if memory_format not in MEMORY_FORMATS:
         raise ValueError(f"memory_format must be one of {MEMORY_FORMATS}, got {memory_format!r}")
-    from tqdm.auto import tqdm
-
     schedule = schedule_of(variant)
     epochs = total_epochs(schedule) if epochs is None else epochs
     if not 1 <= epochs <= total_epochs(schedule):
@@ -277,64 +269,57 @@ def train_run(variant: str, seed: int, data: Data, *, epochs: int | None = None,
     if memory_format == "channels_last":
         net = net.to(memory_format=torch.channels_last)
     optimizer = CudaConvnetSGD(param_groups(net), lr=0.001)
+    phase = lambda epoch: phase_at(schedule, epoch + 1)  # noqa: E731  (the engine counts epochs from 0)
+    layout = _input_format(net)
+    batches = TensorBatches(data.train, data.train_labels, batch_size, seed=seed,
+                            prepare=lambda x, gen: crops(x, data.mean, gen).contiguous(memory_format=layout),
+                            size=lambda epoch: data.count(phase(epoch).images))  # fmt: skip
     key = _run_key(variant, seed, epochs, memory_format)
-    history, spent = [], 0.0
-    saved = load_run_state(state_path, key)
-    if saved is not None:
-        net.load_state_dict(saved["net"])
-        optimizer.load_state_dict(saved["optimizer"])
-        history, spent = saved["history"], saved["wall_s"]
-    start = time.perf_counter() - spent
-    machine = machine_name(device)  # per epoch: a resumed run may go on on another machine
-    bar = tqdm(total=epochs, initial=len(history), desc=f"{variant} seed {seed}", unit="epoch", disable=not progress)
-    for epoch in range(len(history) + 1, epochs + 1):
-        phase = phase_at(schedule, epoch)
-        set_lr_factor(optimizer, phase.lr_factor)
-        count = data.count(phase.images)
-        gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)  # order, crops and flips of this epoch
-        order = torch.randperm(count, generator=gen).to(device)
-        epoch_start = time.perf_counter()
-        wrong, loss_sum = torch.zeros((), device=device), torch.zeros((), device=device)
-        net.train()
-        for first in range(0, count, batch_size):
-            index = order[first : first + batch_size]
-            x, y = crops(data.train[index], data.mean, gen), data.train_labels[index]
-            x = x.contiguous(memory_format=_input_format(net))
-            logits = net(x)
-            loss = F.cross_entropy(logits, y)  # the mini-batch mean gradient, as cuda-convnet's
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{variant} seed {seed}: the loss became {loss.item()} in epoch {epoch}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            wrong += (logits.detach().argmax(1) != y).sum()
-            loss_sum += loss.detach() * len(y)
-        record = dict(epoch=epoch, images=phase.images, lr_factor=phase.lr_factor, train_error=wrong.item() / count,
-                      train_loss=loss_sum.item() / count, seconds=time.perf_counter() - epoch_start,
-                      machine=machine)  # fmt: skip
-        if phase.images == "batches 1-4":
-            held = slice(len(data.train) - data.held_out, None)
-            record["val_error"] = test_error(net, data.train[held], data.train_labels[held], data.mean)
-        record["test_error"] = test_error(net, data.test, data.test_labels, data.mean)
-        history.append(record)
-        if state_path is not None:
-            _save_state(state_path, key, net, optimizer, history, time.perf_counter() - start)
-        bar.update(1)
-        bar.set_postfix(train=f"{record['train_error']:.3f}", test=f"{record['test_error']:.3f}")
-        if on_epoch is not None:
-            on_epoch(dict(key, history=history, finished=False, wall_s=time.perf_counter() - start))
-    bar.close()
+    state = StateFile(state_path, key)
+    engine = Engine(net, optimizer, batches, schedule=PhasedLR(lambda epoch: phase(epoch).lr_factor),
+                    hooks=[Tally(), EpochClock(), _Evaluation(data, phase, machine_name(device))])  # fmt: skip
+    state.restore(engine)
+    postfix = lambda r: dict(train=f"{r['train_error']:.3f}", test=f"{r['test_error']:.3f}")  # noqa: E731
+    bar = ProgressBar(epochs, engine.epoch, f"{variant} seed {seed}", postfix, enabled=progress)
+    engine.hooks += [state, bar]
+    if on_epoch is not None:
+        engine.hooks.append(_Callback(lambda: on_epoch(dict(key, history=engine.records, finished=False,
+                                                              wall_s=engine.wall_s))))  # fmt: skip
+    try:
+        engine.fit(MaxEpochs(epochs))
+    except Diverged as err:
+        raise FloatingPointError(f"{variant} seed {seed}: {err}") from None
+    finally:
+        bar.close()
     final = dict(centre=test_error(net, data.test, data.test_labels, data.mean),
                  multiview=test_error(net, data.test, data.test_labels, data.mean, multiview=True))  # fmt: skip
-    seconds = [r["seconds"] for r in history]
-    return dict(key, history=history, finished=True, final_test_error=final,
-                seconds_per_epoch=statistics.median(seconds) if seconds else None,
-                wall_s=time.perf_counter() - start)  # fmt: skip
+    seconds = [r["seconds"] for r in engine.records]
+    return dict(key, history=engine.records, finished=True, final_test_error=final,
+                seconds_per_epoch=statistics.median(seconds) if seconds else None, wall_s=engine.wall_s)  # fmt: skip
 
 
-def _save_state(path, key: dict, net, optimizer, history: list, wall_s: float) -> None:
-    atomic_save(dict(key=key, net=net.state_dict(), optimizer=optimizer.state_dict(), history=history,
-                     wall_s=wall_s), path)  # fmt: skip
+class _Evaluation:
+    """Each epoch's record: its phase, the validation error on "batch 5" while it is held out, the centre-crop
+    test error, and the machine (a resumed run may go on on another)."""
+
+    def __init__(self, data: Data, phase, machine: str) -> None:
+        self.data, self.phase, self.machine = data, phase, machine
+
+    def on_epoch_end(self, engine: Engine, record: dict) -> None:
+        data, phase = self.data, self.phase(engine.epoch)
+        record.update(images=phase.images, lr_factor=phase.lr_factor, machine=self.machine)
+        if phase.images == "batches 1-4":
+            held = slice(len(data.train) - data.held_out, None)
+            record["val_error"] = test_error(engine.model, data.train[held], data.train_labels[held], data.mean)
+        record["test_error"] = test_error(engine.model, data.test, data.test_labels, data.mean)
+
+
+class _Callback:
+    def __init__(self, call) -> None:
+        self.call = call
+
+    def after_epoch(self, engine: Engine, record: dict) -> None:
+        self.call()
 
 
 # ----------------------------------------------------------------------------------------------- the study

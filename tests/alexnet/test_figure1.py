@@ -220,7 +220,7 @@ def test_a_run_killed_mid_way_continues_from_its_last_epoch(tmp_path, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         figure1.train_run(recipe, "tanh", 0.002, 0, images, labels, inputs, settings, state_path=state)
     monkeypatch.setattr(figure1, "layer_statistics", original)
-    assert len(torch.load(state, weights_only=True)["epochs"]) == 2
+    assert len(torch.load(state, weights_only=True)["engine"]["records"]) == 2
     resumed = figure1.train_run(recipe, "tanh", 0.002, 0, images, labels, inputs, settings, state_path=state)
     assert [e["train_error"] for e in resumed["epochs"]] == [e["train_error"] for e in straight["epochs"]]
     assert resumed["layers"] == straight["layers"]

@@ -3,11 +3,13 @@ parameter counts from the cfg files, the locally connected layer against a float
 the schedule, the multiview test, and a killed run resumed to the same weights."""
 
 import itertools
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from alexnet.cuda_convnet import VARIANTS, CudaConvnetCIFAR, LocallyConnected2d, pooled_side
+from alexnet.engine import PhasedLR
 from alexnet.experiments import lrn_overlap as study
 from alexnet.experiments._results import cpu_model, machine_name
 from alexnet.model import count_parameters
@@ -116,14 +118,14 @@ def test_update_rule_keeps_the_increment_in_weight_units_by_hand():
     torch.testing.assert_close(w.detach(), torch.tensor([0.87235, -1.8863]))
 
 
-def test_param_groups_give_weights_epsw_and_decay_and_biases_epsb_only():
+def test_param_groups_give_weights_epsw_and_decay_and_biases_epsb_only_and_the_schedule_scales_epsw():
     net = CudaConvnetCIFAR("11pct", backend="torch")
     groups = {g["name"]: g for g in study.param_groups(net)}
     assert groups["conv1.weight"]["weight_decay"] == 0 and groups["local3.weight"]["weight_decay"] == 0.004
     assert groups["fc10.weight"]["weight_decay"] == 0.01 and groups["fc10.bias"]["weight_decay"] == 0
     assert {g["lr"] for n, g in groups.items() if n.endswith("bias")} == {0.002}
     opt = study.CudaConvnetSGD(study.param_groups(net), lr=0.001)
-    study.set_lr_factor(opt, 0.01)
+    PhasedLR(lambda epoch: 0.01).start_epoch(SimpleNamespace(epoch=0, optimizer=opt))
     assert {g["lr"] for g in opt.param_groups if g["name"].endswith("weight")} == {1e-5}
     assert {g["lr"] for g in opt.param_groups if g["name"].endswith("bias")} == {0.002}  # biases keep theirs
 
@@ -317,7 +319,8 @@ def test_compare_pairs_seeds_and_says_when_a_difference_is_inside_the_seed_noise
     assert study.comparison_line(result) == (
         "11pct - 13pct (multiview test error): -3.00 points on average over 1 seed (-3.00); larger than the seed "
         "noise (the spread of 13pct over 3 seeds, 2.00 points); 11pct has one finished seed, so its own seed noise "
-        "is not in that estimate")
+        "is not in that estimate"
+    )
 
 
 def test_compare_gap_pairs_the_last_epochs_train_test_gap():
@@ -390,7 +393,10 @@ def test_remaining_estimates_each_unfinished_run_at_its_variants_pace_per_image(
     results = dict(runs={"13pct:0": first, "13pct:1": begun}, environment=dict(train_images=1000))
     rows = study.remaining(results, plan=(("13pct", 3), ("13pct+lrn", 1)))
     assert [(r["variant"], r["seed"], r["epochs_done"], r["epochs_left"]) for r in rows] == [
-        ("13pct", 1, 100, 60), ("13pct", 2, 0, 160), ("13pct+lrn", 0, 0, 160)]  # the finished seed 0 is not left
+        ("13pct", 1, 100, 60),
+        ("13pct", 2, 0, 160),
+        ("13pct+lrn", 0, 0, 160),
+    ]  # the finished seed 0 is not left
     # seed 1: 60 epochs on batches 1-5; seed 2: 100 on batches 1-4 and 60 on 1-5; x 0.01 s per image x 2.
     assert rows[0]["hours"] == pytest.approx(60 * 1000 * 0.01 * 2 / 3600)
     assert rows[1]["hours"] == pytest.approx((100 * 800 + 60 * 1000) * 0.01 * 2 / 3600)
@@ -402,10 +408,12 @@ def test_remaining_estimates_each_unfinished_run_at_its_variants_pace_per_image(
     short = dict(results, epochs_override=120)  # a study cut short: its runs end at epoch 120
     assert [r["epochs_left"] for r in study.remaining(short, plan=(("13pct", 2),))] == [20]
     assert study.remaining_line(study.remaining(dict(runs={"13pct:0": first}), plan=(("13pct", 1),))) == (
-        "Left in the plan: nothing, every planned run has finished.")
+        "Left in the plan: nothing, every planned run has finished."
+    )
     untimed = study.remaining(dict(runs={"13pct:0": first}), plan=(("13pct", 1), ("13pct+lrn", 1)))
     assert study.remaining_line(untimed) == (  # not "about 0.0 h": nothing left has a pace yet
-        "Left in the plan: 13pct+lrn seed 0: 160 epochs, not timed yet.")
+        "Left in the plan: 13pct+lrn seed 0: 160 epochs, not timed yet."
+    )
 
 
 def test_runs_table_gives_each_run_its_machines_epochs_and_wall_time_in_the_plans_order():

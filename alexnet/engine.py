@@ -1,0 +1,399 @@
+"""One training loop for every way the lab trains: the CLI and the dashboard (:class:`alexnet.train.Trainer`), the
+Figure 1 search and the LRN/overlap study.
+
+The loop is always the same: take a mini-batch, forward, cross-entropy, stop if the loss is not finite, backward,
+step. What differs between experiments is passed in as small objects, never as branches in the loop:
+
+* ``batches``: where mini-batches come from. :class:`alexnet.data.EpochLoader` (image folders, any data set),
+  ``DeviceJPEGLoader`` (JPEGs decoded on the GPU) or :class:`TensorBatches` (uint8 images already on the device,
+  with the experiment's crops and flips). Each has ``epoch(epoch, start_step)`` and ``steps(epoch)``.
+* ``schedule``: how the learning rate moves. :class:`ConstantLR`, :class:`PlateauLR` (divide when validation
+  stalls, the paper's rule), :class:`PhasedLR` (cuda-convnet's fixed phases).
+* ``stop``: when :meth:`Engine.fit` ends (:class:`MaxEpochs`, :class:`TargetError`, :class:`NoLaterThan`); the
+  interactive ``Trainer`` steps the engine itself instead.
+* ``hooks``: everything else, at each step and epoch end (metrics, validation, layer statistics, state files,
+  progress bars, live plots): any object with some of ``on_step(engine, out)``, ``on_epoch_end(engine, record)``
+  (fill the epoch's record) and ``after_epoch(engine, record)`` (the record is kept and the epoch counted).
+* ``parallel``: an :mod:`alexnet.parallel` strategy (one device by default; DDP, columns or hybrid under torchrun).
+
+Every random draw of an epoch comes from :func:`epoch_generator` ``(seed, epoch)``: a run resumed at an epoch's
+start, or at any step of an epoch for the loaders that can skip, sees exactly what the uninterrupted run saw.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .parallel import Strategy
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch's draws (order, crops, flips) in a run seeded ``seed``: distinct for every pair."""
+    return seed * 1_000_003 + epoch
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """A CPU generator seeded with :func:`epoch_seed`."""
+    return torch.Generator().manual_seed(epoch_seed(seed, epoch))
+
+
+class Diverged(FloatingPointError):
+    """The loss stopped being a finite number; no update was made with it."""
+
+
+@dataclass
+class StepOutput:
+    """One step's batch as trained on (after sharding) and its results; ``logits`` and ``loss`` are detached."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    logits: torch.Tensor
+    loss: torch.Tensor
+
+
+# ----------------------------------------------------------------------------------------------- batches
+
+
+class TensorBatches:
+    """Mini-batches of uint8 images (N, 3, H, W) kept on the training device: no DataLoader, no host transfer.
+
+    Epoch ``e`` (counted from 0) shuffles the first ``size(e)`` images with ``epoch_generator(seed, e + 1)`` (the
+    experiments' records number epochs from 1) and passes each batch of images through ``prepare(images, gen)``,
+    which may draw its crops and flips from the same generator, after the order.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, *, seed: int,
+                 prepare: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
+                 size: Callable[[int], int] | None = None) -> None:  # fmt: skip
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.images, self.labels, self.batch_size, self.seed = images, labels, batch_size, seed
+        self.prepare = prepare
+        self.size = size or (lambda epoch: len(images))
+
+    def steps(self, epoch: int) -> int:
+        return math.ceil(self.size(epoch) / self.batch_size)
+
+    def epoch(self, epoch: int, start_step: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if start_step:
+            raise ValueError("TensorBatches resume at an epoch's start only (their draws are sequential)")
+        gen = epoch_generator(self.seed, epoch + 1)
+        order = torch.randperm(self.size(epoch), generator=gen).to(self.images.device)
+        for first in range(0, len(order), self.batch_size):
+            index = order[first : first + self.batch_size]
+            yield self.prepare(self.images[index], gen), self.labels[index]
+
+
+# ----------------------------------------------------------------------------------------------- schedules
+
+
+class ConstantLR:
+    """The learning rate stays where it is (a user may still change it by hand)."""
+
+    def start_epoch(self, engine: Engine) -> None:
+        pass
+
+    def end_epoch(self, engine: Engine, record: dict) -> None:
+        pass
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+class PlateauLR(ConstantLR):
+    """Divide the learning rate by ``1 / factor`` when the epoch's ``metric`` has not improved for ``patience``
+    epochs (the paper, section 5: "divide the learning rate by 10 when the validation error rate stopped
+    improving"); epochs without that metric leave it alone."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, *, factor: float, patience: int, min_lr: float,
+                 metric: str = "val_top1_err") -> None:  # fmt: skip
+        self.metric = metric
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=factor, patience=patience, min_lr=min_lr
+        )
+
+    def end_epoch(self, engine: Engine, record: dict) -> None:
+        if self.metric in record:
+            self.scheduler.step(record[self.metric])
+
+    def state_dict(self) -> dict:
+        return self.scheduler.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.scheduler.load_state_dict(state)
+
+
+class PhasedLR(ConstantLR):
+    """A fixed schedule: ``factor(epoch)`` times each parameter group's ``base_lr`` for the groups marked
+    ``scales`` (cuda-convnet divides epsW and leaves the biases' epsB alone)."""
+
+    def __init__(self, factor: Callable[[int], float]) -> None:
+        self.factor = factor
+
+    def start_epoch(self, engine: Engine) -> None:
+        factor = self.factor(engine.epoch)
+        for group in engine.optimizer.param_groups:
+            group["lr"] = group["base_lr"] * (factor if group["scales"] else 1.0)
+
+
+# ----------------------------------------------------------------------------------------------- stop rules
+
+
+class MaxEpochs:
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+
+    def __call__(self, engine: Engine) -> str | None:
+        return "max_epochs" if engine.epoch >= self.epochs else None
+
+
+class TargetError:
+    """Stop once an epoch's ``metric`` is at or below ``target``."""
+
+    def __init__(self, target: float, metric: str = "train_error") -> None:
+        self.target, self.metric = target, metric
+
+    def __call__(self, engine: Engine) -> str | None:
+        reached = engine.records and engine.records[-1][self.metric] <= self.target
+        return "target" if reached else None
+
+
+class NoLaterThan:
+    """Stop after ``epochs`` epochs because finishing later could not beat a run that already did (pruning)."""
+
+    def __init__(self, epochs: int | None) -> None:
+        self.epochs = epochs
+
+    def __call__(self, engine: Engine) -> str | None:
+        return "pruned" if self.epochs is not None and engine.epoch >= self.epochs else None
+
+
+# ----------------------------------------------------------------------------------------------- hooks
+
+
+class Tally:
+    """The epoch's training error and mean loss, summed on the device (no host sync per step)."""
+
+    def __init__(self) -> None:
+        self.wrong = self.loss = None
+        self.count = 0
+
+    def on_step(self, engine: Engine, out: StepOutput) -> None:
+        if self.wrong is None:
+            self.wrong = torch.zeros((), device=out.y.device)
+            self.loss = torch.zeros((), device=out.y.device)
+        self.wrong += (out.logits.argmax(1) != out.y).sum()
+        self.loss += out.loss * len(out.y)
+        self.count += len(out.y)
+
+    def on_epoch_end(self, engine: Engine, record: dict) -> None:
+        record.update(train_error=self.wrong.item() / self.count, train_loss=self.loss.item() / self.count)
+        self.wrong = self.loss = None
+        self.count = 0
+
+
+class EpochClock:
+    """Records the epoch's number (from 1) and its seconds under ``key``."""
+
+    def __init__(self, key: str = "seconds") -> None:
+        self.key, self.start = key, time.perf_counter()
+
+    def on_epoch_end(self, engine: Engine, record: dict) -> None:
+        record.update(epoch=engine.epoch + 1)
+        record[self.key] = time.perf_counter() - self.start
+
+    def after_epoch(self, engine: Engine, record: dict) -> None:
+        self.start = time.perf_counter()
+
+
+class ProgressBar:
+    """A tqdm bar of epochs; ``postfix(record)`` gives what it shows after each."""
+
+    def __init__(self, total: int, initial: int, desc: str, postfix: Callable[[dict], dict], *, enabled: bool = True,
+                 leave: bool = True) -> None:  # fmt: skip
+        from tqdm.auto import tqdm
+
+        self.postfix = postfix
+        self.bar = tqdm(total=total, initial=initial, desc=desc, unit="epoch", disable=not enabled, leave=leave)
+
+    def after_epoch(self, engine: Engine, record: dict) -> None:
+        self.bar.update(1)
+        self.bar.set_postfix(self.postfix(record))
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+# ----------------------------------------------------------------------------------------------- the loop
+
+
+class Engine:
+    """Trains ``model`` with ``optimizer`` on ``batches``: ``step()`` one mini-batch, ``run_epoch()`` one epoch,
+    ``fit(stop)`` epochs until a stop rule fires.
+
+    Progress: ``epoch`` (epochs finished), ``step_in_epoch``, ``global_step``; ``records`` holds one dict per
+    finished epoch, filled by the hooks. ``rng``: a context manager factory every step runs in (the Trainer's
+    private random stream for dropout). :meth:`state_dict` / :meth:`load_state_dict` cover everything above plus
+    the weights, the optimizer and the schedule, so a run resumes exactly from an epoch's end.
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, batches, *, schedule=None, hooks=(),
+                 parallel: Strategy | None = None, rng: Callable[[], contextlib.AbstractContextManager] | None = None,
+                 ) -> None:  # fmt: skip
+        self.model, self.optimizer, self.batches = model, optimizer, batches
+        self.schedule = schedule or ConstantLR()
+        self.hooks = list(hooks)
+        self.parallel = parallel or Strategy(next(model.parameters()).device)
+        self.rng = rng or contextlib.nullcontext
+        self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
+        self.records: list[dict] = []
+        self.stopped: str | None = None  # which stop rule ended fit()
+        self.elapsed_before = 0.0  # seconds spent before a resume
+        self._started = time.perf_counter()
+        self._batches: Iterator | None = None
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.batches.steps(self.epoch)
+
+    @property
+    def wall_s(self) -> float:
+        """Seconds of training, across resumes."""
+        return self.elapsed_before + time.perf_counter() - self._started
+
+    def _hooks(self, method: str, *args) -> None:
+        for hook in self.hooks:
+            if hasattr(hook, method):
+                getattr(hook, method)(self, *args)
+
+    def _next_batch(self):
+        if self._batches is None:
+            if self.step_in_epoch == 0:
+                self.schedule.start_epoch(self)
+            self._batches = self.batches.epoch(self.epoch, self.step_in_epoch)
+        return next(self._batches, None)
+
+    def step(self) -> StepOutput:
+        """One update on the next mini-batch; the epoch ends (``end_epoch``) right after its last batch."""
+        batch = self._next_batch()
+        if batch is None:  # fewer batches than planned (a data set lost images): the epoch is over
+            self.end_epoch()
+            batch = self._next_batch()
+            if batch is None:
+                raise RuntimeError("the training set yields no batches (every image unreadable?)")
+        x, y = self.parallel.shard(*batch)
+        device = self.parallel.device
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        self.model.train()
+        with self.rng():
+            logits, loss = self._update(x, y)
+        self.step_in_epoch += 1
+        self.global_step += 1
+        out = StepOutput(x, y, logits.detach(), loss.detach())
+        self._hooks("on_step", out)
+        if self.step_in_epoch >= self.steps_per_epoch:
+            self.end_epoch()
+        return out
+
+    def _update(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.model(x)
+        loss = F.cross_entropy(logits, y)  # the mini-batch mean
+        if not torch.isfinite(loss):
+            raise Diverged(f"the loss became {loss.item()} at step {self.global_step} (lr {self.lr:g}, batch "
+                           f"{len(y)}): training diverged; lower the learning rate (e.g. by 10x)")  # fmt: skip
+        self.optimizer.zero_grad(set_to_none=True)
+        (loss * self.parallel.loss_scale).backward()
+        self.parallel.finish_gradients([p for group in self.optimizer.param_groups for p in group["params"]])
+        self.optimizer.step()
+        return logits, loss
+
+    def end_epoch(self) -> dict:
+        """Close the epoch: the hooks fill its record, the schedule sees it, then it is kept and counted."""
+        record: dict = {}
+        self._hooks("on_epoch_end", record)
+        self.schedule.end_epoch(self, record)
+        self.records.append(record)
+        self.epoch += 1
+        self.step_in_epoch = 0
+        self._batches = None
+        self._hooks("after_epoch", record)
+        return record
+
+    def run_epoch(self) -> dict:
+        epoch = self.epoch
+        while self.epoch == epoch:
+            self.step()
+        return self.records[-1]
+
+    def fit(self, *stop: Callable[[Engine], str | None]) -> str:
+        """Epochs until one of the ``stop`` rules (checked in order before each epoch) names a reason; returns it."""
+        while True:
+            self.stopped = next((reason for rule in stop if (reason := rule(self))), None)
+            if self.stopped:
+                return self.stopped
+            self.run_epoch()
+
+    def state_dict(self) -> dict:
+        progress = dict(epoch=self.epoch, step_in_epoch=self.step_in_epoch, global_step=self.global_step)
+        return dict(model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
+                    schedule=self.schedule.state_dict(), records=self.records, wall_s=self.wall_s,
+                    progress=progress)  # fmt: skip
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.records = list(state["records"])
+        self.elapsed_before, self._started = state["wall_s"], time.perf_counter()
+        progress = state["progress"]
+        self.epoch, self.step_in_epoch, self.global_step = (progress["epoch"], progress["step_in_epoch"],
+                                                            progress["global_step"])  # fmt: skip
+        self._batches = None
+
+
+class StateFile:
+    """Saves the engine's state (and ``extra()``) to ``path`` after every epoch, under ``key``; :meth:`restore`
+    loads a state saved under the same key (another run's, or a file cut short, is ignored: the run starts over).
+    """
+
+    def __init__(self, path, key: dict, extra: Callable[[], dict] | None = None) -> None:
+        self.path, self.key, self.extra = path, key, extra or dict
+
+    def restore(self, engine: Engine) -> dict | None:
+        saved = self.load()
+        if saved is None:
+            return None
+        engine.load_state_dict(saved["engine"])
+        return saved
+
+    def load(self) -> dict | None:
+        """The saved state when it is this very run's, else None (no file, another run's, or cut short)."""
+        if self.path is None or not Path(self.path).is_file():
+            return None
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception:  # a state cut short: start the run over
+            return None
+        return state if state.get("key") == self.key and "engine" in state else None
+
+    def after_epoch(self, engine: Engine, record: dict) -> None:
+        if self.path is not None:
+            from .files import atomic_save
+
+            atomic_save(dict(key=self.key, engine=engine.state_dict(), **self.extra()), self.path)
