@@ -146,12 +146,8 @@ def _add_train(sub) -> None:
     train.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     train.add_argument("--backend", "--kernels", dest="backend", default=None, choices=BACKENDS,
                        help="how the ReLU/LRN/pool stages run (--kernels: its old name)")  # fmt: skip
-    train.add_argument(
-        "--init",
-        default=None,
-        choices=INITS,
-        help="weight initialisation (default: paper for alexnet, modern for the smaller nets)",
-    )
+    train.add_argument("--init", default=None, choices=INITS,
+                       help="weight initialisation (default: paper for alexnet, modern for the smaller nets)")
     train.add_argument("--activation", default=None, choices=("relu", "tanh"), help="four-layer model only")
     train.add_argument("--no-augment", action="store_true", default=None, help="no random crops, flips or colour")
     train.add_argument("--seed", type=int, default=None)
@@ -237,7 +233,6 @@ def _add_relu_vs_tanh(sub) -> None:
     figure1.add_argument("--resume", action="store_true", help="continue the sweep whose results are in --out")
     figure1.add_argument("--overwrite", action="store_true", help="replace results already in --out")
     figure1.add_argument("--quiet", action="store_true")
-
 
 def _add_lrn_overlap(sub) -> None:
     """``lrn-overlap``: the paper's CIFAR-10 claims for LRN and overlapping pooling, under cuda-convnet's configs."""
@@ -466,10 +461,8 @@ def _check_train_args(args, settings: dict) -> Path:
     _choose_model(args, settings)
     if settings["model"] in CUDA_CONVNET_MODELS:
         variant = settings["model"].removeprefix("cuda-convnet-")
-        raise UsageError(
-            f"--model {settings['model']} trains with cuda-convnet's own recipe (24x24 crops, its update "
-            f"rule and schedule): python -m alexnet lrn-overlap --variant {variant} --data ..."
-        )
+        raise UsageError(f"--model {settings['model']} trains with cuda-convnet's own recipe (24x24 crops, its update "
+                         f"rule and schedule): python -m alexnet lrn-overlap --variant {variant} --data ...")
     columns_needed = "--devices" if args.devices else f"--parallel {args.parallel}"
     if settings["model"] in ("four-layer", "cifar-alexnet-grouped") and (
         args.devices or args.parallel in ("columns", "hybrid")
@@ -498,11 +491,8 @@ def _choose_model(args, settings: dict) -> None:
 
         side = image_side(args.data)
         if side is not None and side <= 64:
-            print(
-                f"note: --model alexnet upscales these {side}x{side} images to 227x227 crops: 61M parameters, "
-                "about 4 s a step on a laptop CPU; --model cifar-alexnet is the network for them",
-                file=sys.stderr,
-            )
+            print(f"note: --model alexnet upscales these {side}x{side} images to 227x227 crops: 61M parameters, "
+                  "about 4 s a step on a laptop CPU; --model cifar-alexnet is the network for them", file=sys.stderr)
     if settings["init"] is None:
         settings["init"] = default_init(settings["model"])
 
@@ -679,9 +669,8 @@ def _evaluate_weights(args) -> int:
                          f"({', '.join(weights.classes[:4])}, ...); --data {args.data} has {len(data.classes)} "
                          f"({', '.join(data.classes[:4])}{', ...' if len(data.classes) > 4 else ''})")  # fmt: skip
     data.val.transform = model.preprocess
-    result = evaluate(
-        model, data.val, batch_size=args.batch_size, device=args.device, num_workers=args.workers, progress=True
-    )
+    result = evaluate(model, data.val, batch_size=args.batch_size, device=args.device, num_workers=args.workers,
+                      progress=True)
     _print_result(args, dict(weights=args.weights, data=str(args.data),
                              recorded_top1_err=weights.meta["val_top1_err"], **result))  # fmt: skip
     return 0
@@ -707,10 +696,8 @@ def cmd_export_weights(args) -> int:
     folder = Path(args.folder) if args.folder else WEIGHTS_DIR
     meta = export(args.checkpoint, args.name, data.val, command=args.train_command, recipe=recipe, data=data_info,
                   folder=folder, overwrite=args.overwrite)  # fmt: skip
-    print(
-        f"wrote {folder / meta['file']} ({meta['bytes'] / 1e6:.1f} MB) and {args.name}.json: "
-        f"{meta['epochs']} epochs, validation top-1 error {meta['val_top1_err']:.4f} (fp16 weights)"
-    )
+    print(f"wrote {folder / meta['file']} ({meta['bytes'] / 1e6:.1f} MB) and {args.name}.json: "
+          f"{meta['epochs']} epochs, validation top-1 error {meta['val_top1_err']:.4f} (fp16 weights)")
     return 0
 
 

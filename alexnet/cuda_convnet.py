@@ -111,13 +111,8 @@ VARIANTS = {
         Variant("13pct"),
         Variant("13pct+lrn", lrn_before_pools=(5, 1e-3, 0.75), config_file="layers-conv-local-11pct.cfg (first)"),
         Variant("13pct-nonoverlap", pool=(2, 2), config_file="layers-conv-local-13pct.cfg, pools 2x2 stride 2"),
-        Variant(
-            "11pct",
-            lrn_after_pool1_and_conv2=(9, 1e-3, 0.75),
-            local3_filters=64,
-            weight_decay=(0.0, 0.0, 0.004, 0.004, 0.01),
-            config_file="layers-conv-local-11pct.cfg",
-        ),
+        Variant("11pct", lrn_after_pool1_and_conv2=(9, 1e-3, 0.75), local3_filters=64,
+                weight_decay=(0.0, 0.0, 0.004, 0.004, 0.01), config_file="layers-conv-local-11pct.cfg"),
     )  # fmt: skip
 }
 LAYERS = ("conv1", "conv2", "local3", "local4", "fc10")

@@ -542,9 +542,8 @@ class _stop_on_signals:
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self.previous = {
-                sig: signal.signal(sig, self._handle) for sig in self.SIGNALS if signal.getsignal(sig) is not None
-            }  # None: not set from Python, cannot be put back
+            self.previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS
+                             if signal.getsignal(sig) is not None}  # None: not set from Python, cannot be put back
         return self
 
     def __exit__(self, *exc) -> None:

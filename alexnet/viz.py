@@ -342,9 +342,9 @@ def plot_benchmark(path) -> object:
 # ----------------------------------------------------------------------------------------------- Figure 3's split
 
 # An orthonormal colour basis for RGB: luminance, then two opponent axes (red-green, blue-yellow).
-COLOUR_BASIS = (
-    torch.tensor([[1.0, 1.0, 1.0], [1.0, -1.0, 0.0], [1.0, 1.0, -2.0]]) / torch.tensor([3.0, 2.0, 6.0]).sqrt()[:, None]
-)
+COLOUR_BASIS = torch.tensor(
+    [[1.0, 1.0, 1.0], [1.0, -1.0, 0.0], [1.0, 1.0, -2.0]]
+) / torch.tensor([3.0, 2.0, 6.0]).sqrt()[:, None]
 
 
 def colour_specificity(kernels: torch.Tensor) -> torch.Tensor:

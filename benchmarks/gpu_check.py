@@ -101,20 +101,8 @@ def stages(out: Path, on_cpu: bool = False) -> list[Stage]:
     if on_cpu:
         figure1 += ["--device", "cpu", "--lrs", "0.002", "--seeds", "1", "--max-epochs", "1", "--subset", "2000"]
     else:
-        figure1 += [
-            "--device",
-            "cuda",
-            "--lrs",
-            "0.001",
-            "0.002",
-            "0.004",
-            "--seeds",
-            "1",
-            "--max-epochs",
-            "40",
-            "--subset",
-            "10000",
-        ]
+        figure1 += ["--device", "cuda", "--lrs", "0.001", "0.002", "0.004", "--seeds", "1", "--max-epochs", "40",
+                    "--subset", "10000"]
     cpu = dict(needs_gpu=not on_cpu)
     scale = 6 if on_cpu else 1  # limits on 2 CPU cores
     return [

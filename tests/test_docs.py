@@ -131,10 +131,8 @@ def test_the_published_pairs_numbers_in_the_readme_page_and_notebook_are_the_com
     assert f"training error {last['train_error']:.1%}" in page
     diffs = {which: lrn_overlap.compare(results, "13pct", "11pct", which) for which in ("multiview", "centre", "gap")}
     assert all(d["seeds"] == [0] for d in diffs.values())
-    quoted = ", ".join(
-        f"**{d['mean'] * 100:+.2f} points** {what}"
-        for d, what in zip(diffs.values(), ("multiview", "centre crop", "in the train-test gap"))
-    )
+    quoted = ", ".join(f"**{d['mean'] * 100:+.2f} points** {what}"
+                       for d, what in zip(diffs.values(), ("multiview", "centre crop", "in the train-test gap")))
     assert quoted in page, f"the page's 11pct - 13pct differences: {quoted}"
     lower_mv, lower_centre = (-diffs[w]["mean"] * 100 for w in ("multiview", "centre"))
     gap = diffs["gap"]["mean"] * 100

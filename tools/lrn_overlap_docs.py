@@ -39,16 +39,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     results = lrn_overlap.load(args.results)
     page = args.page.read_text()
-    new = replace_table(
-        page,
-        "| variant | runs finished |",
-        lrn_overlap.markdown_summary(results, lrn_overlap.PLAN).split("\n\nDevice")[0],
-    )
+    new = replace_table(page, "| variant | runs finished |",
+                        lrn_overlap.markdown_summary(results, lrn_overlap.PLAN).split("\n\nDevice")[0])
     new = replace_table(new, "| run | memory format |", lrn_overlap.runs_table(results, lrn_overlap.PLAN))
     for schedule in ("13pct", "11pct"):  # each table's first run is its schedule's own net
-        new = replace_table(
-            new, f"| epoch | data | rate | `{schedule}` ", lrn_overlap.curve_table(results, schedule=schedule)
-        )
+        new = replace_table(new, f"| epoch | data | rate | `{schedule}` ",
+                            lrn_overlap.curve_table(results, schedule=schedule))
     args.page.write_text(new)
     print(f"{args.page}: {'rewritten' if new != page else 'already up to date'}")
     return 0

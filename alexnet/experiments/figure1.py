@@ -35,7 +35,7 @@ from ..engine import (
     ProgressBar,
     StateFile,
     Tally,
-    TargetError,  # fmt: skip
+    TargetError,
     TensorBatches,
 )
 from ..files import load_json, save_json

@@ -590,11 +590,8 @@ def markdown_summary(results: dict, plan=None) -> str:
     machines = [(row["variant"], machine, seconds) for row in summary(results, plan)
                 for machine, seconds in row["seconds_by_machine"].items() if machine != "unrecorded"]  # fmt: skip
     if machines:  # the same study resumed on different CPUs: epoch times differ with the machine
-        text += (
-            " Median s/epoch by machine: "
-            + "; ".join(f"`{variant}` {seconds:.0f} on {machine}" for variant, machine, seconds in machines)
-            + "."
-        )
+        text += " Median s/epoch by machine: " + "; ".join(
+            f"`{variant}` {seconds:.0f} on {machine}" for variant, machine, seconds in machines) + "."
     return text
 
 
@@ -604,9 +601,8 @@ TURNS = {
 }  # the epochs :func:`curve_table` shows by default: each phase's end, and a few on the way
 
 
-def curve_table(
-    results: dict, runs: tuple[str, ...] | None = None, epochs: tuple[int, ...] | None = None, schedule: str = "13pct"
-) -> str:
+def curve_table(results: dict, runs: tuple[str, ...] | None = None, epochs: tuple[int, ...] | None = None,
+                schedule: str = "13pct") -> str:
     """The curves at the schedule's turns as a Markdown table: per run (default: seed 0 of every variant on
     ``schedule``, "13pct" or "11pct"), training error / loss on the augmented crops, validation ("batch 5", while
     held out) and centre-crop test error at each of ``epochs`` (default ``TURNS[schedule]``); a run that has not
@@ -671,10 +667,8 @@ def comparison_line(result: dict) -> str:
         verdict = "one seed: no noise estimate yet"
     else:  # the noise is a range over a few seeds: with two, a rough estimate
         rough = ": a rough estimate" if result["noise_seeds"] < 3 else ""
-        verdict = (
-            f"{'inside' if result['inside_noise'] else 'larger than'} the seed noise (the spread of "
-            f"{result['noise_variant']} over {result['noise_seeds']} seeds, {_points(result['noise'])}{rough})"
-        )
+        verdict = (f"{'inside' if result['inside_noise'] else 'larger than'} the seed noise (the spread of "
+                   f"{result['noise_variant']} over {result['noise_seeds']} seeds, {_points(result['noise'])}{rough})")
         for single in result.get("unmeasured_noise", ()):
             verdict += f"; {single} has one finished seed, so its own seed noise is not in that estimate"
     each = ", ".join(f"{d * 100:+.2f}" for d in result["differences"])

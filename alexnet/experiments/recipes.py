@@ -66,12 +66,8 @@ RECIPES = {
         Recipe("cuda-convnet", inputs="raw", net="19pct", init="cuda-convnet"),
         Recipe("standardized", inputs="standardized", net="four-layer", init="modern", bias_lr=1.0, base_lr=0.02),
         Recipe(
-            "standardized-rescaled",
-            inputs="scalar-standardized",
-            net="19pct",
-            init="cuda-convnet",
-            conv1_scale=True,
-            conv1_lr_scale=True,
+            "standardized-rescaled", inputs="scalar-standardized", net="19pct", init="cuda-convnet",
+            conv1_scale=True, conv1_lr_scale=True,
         ),  # fmt: skip
         Recipe("modern-init", inputs="raw", net="19pct", init="modern"),
         Recipe("scaled-tanh", inputs="raw", net="19pct", init="cuda-convnet", scaled_tanh=True),

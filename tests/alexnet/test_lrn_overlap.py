@@ -319,8 +319,7 @@ def test_compare_pairs_seeds_and_says_when_a_difference_is_inside_the_seed_noise
     assert study.comparison_line(result) == (
         "11pct - 13pct (multiview test error): -3.00 points on average over 1 seed (-3.00); larger than the seed "
         "noise (the spread of 13pct over 3 seeds, 2.00 points); 11pct has one finished seed, so its own seed noise "
-        "is not in that estimate"
-    )
+        "is not in that estimate")
 
 
 def test_compare_gap_pairs_the_last_epochs_train_test_gap():
@@ -393,10 +392,7 @@ def test_remaining_estimates_each_unfinished_run_at_its_variants_pace_per_image(
     results = dict(runs={"13pct:0": first, "13pct:1": begun}, environment=dict(train_images=1000))
     rows = study.remaining(results, plan=(("13pct", 3), ("13pct+lrn", 1)))
     assert [(r["variant"], r["seed"], r["epochs_done"], r["epochs_left"]) for r in rows] == [
-        ("13pct", 1, 100, 60),
-        ("13pct", 2, 0, 160),
-        ("13pct+lrn", 0, 0, 160),
-    ]  # the finished seed 0 is not left
+        ("13pct", 1, 100, 60), ("13pct", 2, 0, 160), ("13pct+lrn", 0, 0, 160)]  # the finished seed 0 is not left
     # seed 1: 60 epochs on batches 1-5; seed 2: 100 on batches 1-4 and 60 on 1-5; x 0.01 s per image x 2.
     assert rows[0]["hours"] == pytest.approx(60 * 1000 * 0.01 * 2 / 3600)
     assert rows[1]["hours"] == pytest.approx((100 * 800 + 60 * 1000) * 0.01 * 2 / 3600)
@@ -408,12 +404,10 @@ def test_remaining_estimates_each_unfinished_run_at_its_variants_pace_per_image(
     short = dict(results, epochs_override=120)  # a study cut short: its runs end at epoch 120
     assert [r["epochs_left"] for r in study.remaining(short, plan=(("13pct", 2),))] == [20]
     assert study.remaining_line(study.remaining(dict(runs={"13pct:0": first}), plan=(("13pct", 1),))) == (
-        "Left in the plan: nothing, every planned run has finished."
-    )
+        "Left in the plan: nothing, every planned run has finished.")
     untimed = study.remaining(dict(runs={"13pct:0": first}), plan=(("13pct", 1), ("13pct+lrn", 1)))
     assert study.remaining_line(untimed) == (  # not "about 0.0 h": nothing left has a pace yet
-        "Left in the plan: 13pct+lrn seed 0: 160 epochs, not timed yet."
-    )
+        "Left in the plan: 13pct+lrn seed 0: 160 epochs, not timed yet.")
 
 
 def test_runs_table_gives_each_run_its_machines_epochs_and_wall_time_in_the_plans_order():

@@ -232,7 +232,6 @@ def test_run_leaves_a_handler_python_did_not_set_alone(tmp_path, monkeypatch):
 
 def test_sigterm_stops_and_saves_too(tmp_path):
     trainer = make_trainer(synthetic_sets(), log_dir=tmp_path)
-
     def terminate(trainer, record):
         if record["step"] == 2:
             os.kill(os.getpid(), signal.SIGTERM)

@@ -81,9 +81,8 @@ SPECS = {
     "kernels.fused._relu_lrn_max_pool2d_backward_kernel": dict(
         floats=("alpha", "beta", "beta_hi", "k"),
         pointers={"argmax_ptr": "i8"},
-        constexprs=lambda dt: dict(
-            **_LRN, **_POOL, CHANNELS_LAST=False, BLOCK_HW=_BACKWARD_TILE[0], ACC_FP64=dt == "fp64"
-        ),
+        constexprs=lambda dt: dict(**_LRN, **_POOL, CHANNELS_LAST=False, BLOCK_HW=_BACKWARD_TILE[0],
+                                   ACC_FP64=dt == "fp64"),
         num_warps=_BACKWARD_TILE[1],
     ),
 }
@@ -199,10 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(result["line"] for result in results))
     spilled = sum(1 for result in results if "spill_stores" in result and not result["ok"])
     failed = sum(1 for result in results if "spill_stores" not in result)
-    print(
-        f"{len(results) - spilled - failed} passed, {spilled + failed} failed: {len(results)} variants compiled for "
-        f"sm_{', sm_'.join(map(str, args.arch))} ({spilled} spilled, {failed} did not build)"
-    )
+    print(f"{len(results) - spilled - failed} passed, {spilled + failed} failed: {len(results)} variants compiled for "
+          f"sm_{', sm_'.join(map(str, args.arch))} ({spilled} spilled, {failed} did not build)")
     if args.json:
         Path(args.json).write_text(json.dumps([{k: v for k, v in r.items() if k != "line"} for r in results], indent=1))
     return 0 if all(result["ok"] for result in results) else 1

@@ -37,20 +37,9 @@ def target(request):
 OPS = {"lrn": "lrn", "pool": "max_pool2d", "fused": "relu_lrn_max_pool2d"}  # option prefix -> kernels' name
 # `pytest tests/kernels -x` stops at the first failure: the conformance checks (the common mistakes, quickly
 # and by name) come first, the compile check (a minute of compiling) last.
-ORDER = [
-    "test_testing.py",
-    "test_conformance.py",
-    "test_lrn.py",
-    "test_maxpool.py",
-    "test_fused.py",
-    "test_backends.py",
-    "test_transforms.py",
-    "test_compat.py",
-    "test_kernel_report.py",
-    "test_opinfo.py",
-    "test_gpu.py",
-    "test_compile_for_gpu.py",
-]
+ORDER = ["test_testing.py", "test_conformance.py", "test_lrn.py", "test_maxpool.py", "test_fused.py",
+         "test_backends.py", "test_transforms.py", "test_compat.py", "test_kernel_report.py", "test_opinfo.py",
+         "test_gpu.py", "test_compile_for_gpu.py"]
 
 
 class Impl(NamedTuple):

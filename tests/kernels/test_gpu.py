@@ -64,3 +64,4 @@ def test_fused_backward_past_int32_offsets():
     (dx_small,) = torch.autograd.grad(ref, x_small, torch.ones_like(ref))
     torch.testing.assert_close(out.detach()[1:, :, -4:, -4:].float(), ref, rtol=2e-3, atol=2e-3)
     torch.testing.assert_close(dx[corner][..., 1:, 1:].float(), dx_small[..., 1:, 1:], rtol=2e-2, atol=2e-2)
+

@@ -55,8 +55,7 @@ def _write(tmp_path: Path, name: str, text: str):
 
 def _skeletons(tmp_path: Path):
     text = "import triton\nimport triton.language as tl\n\n\n" + "\n\n".join(
-        workshop.skeleton(name) for name in workshop.SOLUTIONS
-    )
+        workshop.skeleton(name) for name in workshop.SOLUTIONS)
     return _write(tmp_path, "skeletons", text)
 
 
