@@ -91,6 +91,10 @@ class DeviceJPEGLoader:
         self.pool = ThreadPoolExecutor(max_workers=threads)
         self.skipped = 0
 
+    def steps(self, epoch: int) -> int:
+        """Batches in ``epoch`` (the same in every epoch)."""
+        return len(self)
+
     def __len__(self) -> int:
         return len(self.plan_source)
 

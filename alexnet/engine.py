@@ -52,12 +52,13 @@ class Diverged(FloatingPointError):
 
 @dataclass
 class StepOutput:
-    """One step's batch as trained on (after sharding) and its results; ``logits`` and ``loss`` are detached."""
+    """One step's batch as trained on (after sharding), its results (detached) and the seconds it took."""
 
     x: torch.Tensor
     y: torch.Tensor
     logits: torch.Tensor
     loss: torch.Tensor
+    seconds: float
 
 
 # ----------------------------------------------------------------------------------------------- batches
@@ -297,6 +298,7 @@ class Engine:
             batch = self._next_batch()
             if batch is None:
                 raise RuntimeError("the training set yields no batches (every image unreadable?)")
+        start = time.perf_counter()
         x, y = self.parallel.shard(*batch)
         device = self.parallel.device
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -305,7 +307,7 @@ class Engine:
             logits, loss = self._update(x, y)
         self.step_in_epoch += 1
         self.global_step += 1
-        out = StepOutput(x, y, logits.detach(), loss.detach())
+        out = StepOutput(x, y, logits.detach(), loss.detach(), time.perf_counter() - start)
         self._hooks("on_step", out)
         if self.step_in_epoch >= self.steps_per_epoch:
             self.end_epoch()
@@ -331,9 +333,13 @@ class Engine:
         self.records.append(record)
         self.epoch += 1
         self.step_in_epoch = 0
-        self._batches = None
+        self.reset_batches()
         self._hooks("after_epoch", record)
         return record
+
+    def reset_batches(self) -> None:
+        """Take the next batch from the data plan at (``epoch``, ``step_in_epoch``): after a change of position."""
+        self._batches = None
 
     def run_epoch(self) -> dict:
         epoch = self.epoch
@@ -364,7 +370,7 @@ class Engine:
         progress = state["progress"]
         self.epoch, self.step_in_epoch, self.global_step = (progress["epoch"], progress["step_in_epoch"],
                                                             progress["global_step"])  # fmt: skip
-        self._batches = None
+        self.reset_batches()
 
 
 class StateFile:

@@ -13,12 +13,13 @@ import contextlib
 import csv
 import json
 import math
+import random
 import signal
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -28,6 +29,7 @@ import torch.nn.functional as F
 from . import checkpoint, parallel
 from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, load_model, read_checkpoint  # noqa: F401
 from .data import EpochLoader, ImageFolder, Preprocess, check_classes, ten_crops
+from .engine import Diverged, Engine, PlateauLR, StepOutput
 from .files import atomic_save, atomic_write_text
 from .model import MODELS, ModelSpec, input_size_of  # noqa: F401  (their home is alexnet.model)
 
@@ -181,25 +183,43 @@ class Trainer:
             params, lr=self.config.lr, momentum=self.config.momentum,
             weight_decay=self.config.weight_decay,
         )  # fmt: skip
-        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, mode="min", factor=self.config.lr_decay, patience=self.config.plateau_patience,
-            min_lr=self.config.min_lr,
-        )  # fmt: skip
+        self.schedule = PlateauLR(self.optimizer, factor=self.config.lr_decay, patience=self.config.plateau_patience,
+                                  min_lr=self.config.min_lr)  # fmt: skip
         self.log_dir = Path(log_dir) if log_dir else None
         self._unresumed_run = self._prepare_log_dir(overwrite)  # a run is here that we have not loaded
         self.log = MetricsLog(log_dir)
         self.interrupted: str | None = None  # "SIGINT" / "SIGTERM" when a signal stopped run()
-        self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.history: list[dict] = []  # one record per step: live metrics for plots
-        self.epochs: list[dict] = []  # one record per finished epoch
-        self._batches = None
-        self._epoch_stats = self._new_epoch_stats()
+        self.metrics = _Metrics(self)
+        self.engine = Engine(self.model, self.optimizer, self.loader, schedule=self.schedule,
+                             hooks=[self.metrics, _Checkpoints(self)], parallel=self.strategy,
+                             rng=self._private_rng)  # fmt: skip
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
         # The trainer's own random stream (dropout): seeded like torch.manual_seed(seed) would, but private, so
         # training neither changes nor depends on the global RNG (a notebook's own draws stay its own).
         self.rng = dict(cpu=torch.Generator().manual_seed(self.config.seed).get_state(), cuda={})
+
+    # -- progress, kept by the engine -----------------------------------------------------------------
+
+    @property
+    def epoch(self) -> int:
+        """Epochs finished."""
+        return self.engine.epoch
+
+    @property
+    def step_in_epoch(self) -> int:
+        return self.engine.step_in_epoch
+
+    @property
+    def global_step(self) -> int:
+        return self.engine.global_step
+
+    @property
+    def epochs(self) -> list[dict]:
+        """One record per finished epoch."""
+        return self.engine.records
 
     def _cuda_indices(self) -> list[int]:
         devices = getattr(self.net, "devices", None) or (self.device,)
@@ -283,66 +303,17 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 
-    def _new_epoch_stats(self) -> dict:
-        return dict(loss=0.0, errors=0.0, count=0, start=time.perf_counter())
-
-    def _next_batch(self):
-        if self._batches is None:
-            self._batches = self.loader.epoch(self.epoch, self.step_in_epoch)
-        return next(self._batches, None)
-
     def step(self) -> dict:
         """One SGD step on the next mini-batch; at the end of an epoch also validates and adjusts the lr.
 
         Returns the step's record: epoch, step, loss, top-1/top-5 error on the batch, lr, images/s.
         """
         self._check_not_overwriting()
-        batch = self._next_batch()
-        if batch is None:  # the epoch's batches are used up (or the data set lost every image of the rest)
-            self._end_epoch()
-            batch = self._next_batch()
-            if batch is None:
-                raise RuntimeError("the training set yields no batches (every image unreadable?)")
-        start = time.perf_counter()
-        self.model.train()
-        x, y = self.strategy.shard(*batch)
-        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-        with self._private_rng():
-            logits, loss = self._sgd_step(x, y)
-        errors = topk_errors(logits.detach(), y)
-        reduced = self.strategy.reduce({"loss": loss.item(), "top1": errors[1], "top5": errors[5]})
-        loss, errors = torch.tensor(reduced["loss"]), {1: reduced["top1"], 5: reduced["top5"]}
-        self.step_in_epoch += 1
-        self.global_step += 1
-        seconds = time.perf_counter() - start
-        stats = self._epoch_stats
-        stats["loss"] += loss.item() * len(y)
-        stats["errors"] += errors[1] * len(y)
-        stats["count"] += len(y)
-        record = dict(
-            kind="step", epoch=self.epoch, step=self.global_step, loss=loss.item(), top1_err=errors[1],
-            top5_err=errors[5], lr=self.lr, images_per_s=len(y) / seconds,
-        )  # fmt: skip
-        self.history.append(record)
-        if self.global_step % self.config.log_every == 0:
-            self.log.write(record)
-        if self.step_in_epoch >= self.steps_per_epoch:
-            self._end_epoch()
-        return record
-
-    def _sgd_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self.model(x)
-        loss = F.cross_entropy(logits, y)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"loss became {loss.item()} at step {self.global_step} (lr {self.lr:g}, batch {len(y)}): training "
-                f"diverged; lower the learning rate (e.g. by 10x){self._divergence_hint()}"
-            )
-        self.optimizer.zero_grad(set_to_none=True)
-        (loss * self.strategy.loss_scale).backward()
-        self.strategy.finish_gradients(self.optimizer.param_groups[0]["params"])
-        self.optimizer.step()
-        return logits, loss
+        try:
+            self.engine.step()
+        except Diverged as err:
+            raise Diverged(f"{err}{self._divergence_hint()}") from None
+        return self.history[-1]
 
     def _divergence_hint(self) -> str:
         """The known cause, said only where it applies: a modern init fed the paper's raw 0-255 pixels."""
@@ -354,27 +325,6 @@ class Trainer:
             return (". Networks with init='modern' on inputs at the paper's raw 0-255 pixel scale diverge at the "
                     "paper's lr 0.01: use init='paper' or lr 0.001")  # fmt: skip
         return ""
-
-    def _end_epoch(self) -> dict:
-        stats = self._epoch_stats
-        record = dict(
-            kind="epoch", epoch=self.epoch, step=self.global_step, lr=self.lr,
-            train_loss=stats["loss"] / max(stats["count"], 1), train_top1_err=stats["errors"] / max(stats["count"], 1),
-            epoch_seconds=time.perf_counter() - stats["start"], skipped_images=self.loader.skipped,
-        )  # fmt: skip
-        if self.val_set is not None:
-            val = self.evaluate(max_batches=self.config.eval_batches, progress=self._progress)
-            record.update(val_loss=val["loss"], val_top1_err=val["top1_err"], val_top5_err=val["top5_err"])
-            self.scheduler.step(val["top1_err"])
-        self.epochs.append(record)
-        self.log.write(record)
-        self.epoch += 1
-        self.step_in_epoch = 0
-        self._batches = None
-        self._epoch_stats = self._new_epoch_stats()
-        if self.log_dir or self.strategy.collective:  # distributed: every rank gathers, rank 0 writes
-            self.save_checkpoint(self.log_dir / "checkpoint.pt" if self.log_dir else None)
-        return record
 
     def run(
         self,
@@ -430,8 +380,68 @@ class Trainer:
     # -- checkpoints -------------------------------------------------------------------------------
 
     def state_dict(self) -> dict:
-        """The checkpoint (see :func:`alexnet.checkpoint.run_state`); in a distributed run every rank calls it."""
-        return checkpoint.run_state(self)
+        """The checkpoint: model, momentum, lr and schedule, progress, RNGs, config, data, logs so far.
+
+        Layout-independent (parameters and momentum by name, the same in every parallel mode) and plain data, so
+        it loads with ``weights_only=True``. In a distributed run every rank must call it (the columns are
+        gathered); rank 0's copy is the one saved.
+        """
+        # The trainer's private stream (python's and numpy's are recorded too, though training draws from neither).
+        rng = dict(torch=self.rng["cpu"].clone(), python=random.getstate(), numpy=checkpoint.numpy_rng_state())
+        if torch.cuda.is_available():
+            states = torch.cuda.get_rng_state_all()
+            rng["cuda"] = [self.rng["cuda"].get(index, state) for index, state in enumerate(states)]
+        model_state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
+        momentum = self.strategy.full_state(self.model, self._momentum_by_name())
+        return dict(
+            format=CHECKPOINT_FORMAT,
+            version=CHECKPOINT_VERSION,
+            model_spec=asdict(self.spec) if self.spec else None,
+            model=self.strategy.full_state(self.model, model_state),
+            optimizer=dict(lr=self.lr, momentum=momentum),
+            scheduler=self.schedule.state_dict(),
+            rng=rng,
+            progress=dict(epoch=self.epoch, step_in_epoch=self.step_in_epoch, global_step=self.global_step),
+            epoch_stats=self.metrics.state_dict(),
+            train_config=asdict(self.config),
+            epochs=self.epochs,
+            data=dict(self.preprocessing, classes=self.classes),
+            loader=dict(skipped=self.loader.skipped),
+        )
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue exactly from a checkpoint's state (:meth:`state_dict`); the global RNGs are left alone."""
+        self.net.load_state_dict(state["model"])
+        params = dict(self.net.named_parameters())
+        for name, buf in state["optimizer"]["momentum"].items():
+            param = params[name]
+            if any(param is p for g in self.optimizer.param_groups for p in g["params"]):
+                self.optimizer.state[param]["momentum_buffer"] = buf.to(param.device, param.dtype).clone()
+        self.set_lr(state["optimizer"]["lr"])
+        self.schedule.load_state_dict(state["scheduler"])
+        progress = state["progress"]
+        engine = self.engine
+        engine.epoch, engine.step_in_epoch = progress["epoch"], progress["step_in_epoch"]
+        engine.global_step = progress["global_step"]
+        engine.records = list(state["epochs"])
+        engine.reset_batches()
+        self.metrics.load_state_dict(state["epoch_stats"])
+        self.loader.skipped = state.get("loader", {}).get("skipped", 0)
+        rng = state["rng"]
+        self.rng["cpu"] = rng["torch"].clone()
+        if "cuda" in rng and torch.cuda.is_available():
+            saved = rng["cuda"]
+            self.rng["cuda"] = {index: saved[index] for index in self._cuda_indices() if index < len(saved)}
+
+    def _momentum_by_name(self) -> dict[str, torch.Tensor]:
+        names = {id(p): n for n, p in self.net.named_parameters()}
+        out = {}
+        for group in self.optimizer.param_groups:
+            for p in group["params"]:
+                buf = self.optimizer.state.get(p, {}).get("momentum_buffer")
+                if buf is not None:
+                    out[names[id(p)]] = buf.detach().cpu()
+        return out
 
     def save_checkpoint(self, path: str | Path | None, *, overwrite: bool = True) -> Path | None:
         """Write everything needed to resume exactly; atomic (temporary file, then rename).
@@ -452,9 +462,93 @@ class Trainer:
         return Path(path)
 
     def load_checkpoint(self, path: str | Path) -> None:
-        """Continue exactly from a checkpoint written by :meth:`save_checkpoint` (see
-        :func:`alexnet.checkpoint.restore_run` for what is checked)."""
-        checkpoint.restore_run(self, path)
+        """Continue exactly from a checkpoint written by :meth:`save_checkpoint`.
+
+        The checkpoint's classes must be the data's. When the trainer logs to a folder, that folder's run can only
+        be continued from its own checkpoint, and rows logged after the checkpoint (a run killed between writing
+        them and its next checkpoint) are dropped, since the resumed run logs those steps again.
+        """
+        state = read_checkpoint(path)
+        if self._unresumed_run and Path(path).resolve() != (self.log_dir / "checkpoint.pt").resolve():
+            raise FileExistsError(
+                f"{self.log_dir} holds another run: resume into it only from its own checkpoint.pt, or start over "
+                "with overwrite=True"
+            )
+        saved_classes = (state.get("data") or {}).get("classes")
+        if saved_classes is not None and self.classes is not None and list(saved_classes) != self.classes:
+            raise ValueError(
+                f"checkpoint {path} was trained on {len(saved_classes)} classes ({_short(saved_classes)}), the data "
+                f"has {len(self.classes)} ({_short(self.classes)})"
+            )
+        try:
+            self.load_state_dict(state)
+        except RuntimeError as err:
+            raise ValueError(f"checkpoint {path} does not fit this model: {err}") from err
+        self.log.truncate(self.epoch, self.global_step)
+        self._unresumed_run = False
+
+
+class _Metrics:
+    """The Trainer's measurements: a record per step (loss, top-1/top-5 error on the batch, averaged over the
+    processes), the epoch's means, and the validation at each epoch's end; logged to ``metrics.jsonl``."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        self.stats = self._fresh()
+
+    @staticmethod
+    def _fresh() -> dict:
+        return dict(loss=0.0, errors=0.0, count=0, start=time.perf_counter())
+
+    def on_step(self, engine: Engine, out: StepOutput) -> None:
+        trainer, y = self.trainer, out.y
+        errors = topk_errors(out.logits, y)
+        reduced = trainer.strategy.reduce({"loss": out.loss.item(), "top1": errors[1], "top5": errors[5]})
+        loss, top1 = torch.tensor(reduced["loss"]).item(), reduced["top1"]
+        self.stats["loss"] += loss * len(y)
+        self.stats["errors"] += top1 * len(y)
+        self.stats["count"] += len(y)
+        record = dict(
+            kind="step", epoch=engine.epoch, step=engine.global_step, loss=loss, top1_err=top1,
+            top5_err=reduced["top5"], lr=engine.lr, images_per_s=len(y) / out.seconds,
+        )  # fmt: skip
+        trainer.history.append(record)
+        if engine.global_step % trainer.config.log_every == 0:
+            trainer.log.write(record)
+
+    def on_epoch_end(self, engine: Engine, record: dict) -> None:
+        trainer, stats = self.trainer, self.stats
+        count = max(stats["count"], 1)
+        record.update(
+            kind="epoch", epoch=engine.epoch, step=engine.global_step, lr=engine.lr, train_loss=stats["loss"] / count,
+            train_top1_err=stats["errors"] / count, epoch_seconds=time.perf_counter() - stats["start"],
+            skipped_images=trainer.loader.skipped,
+        )  # fmt: skip
+        if trainer.val_set is not None:
+            val = trainer.evaluate(max_batches=trainer.config.eval_batches, progress=trainer._progress)
+            record.update(val_loss=val["loss"], val_top1_err=val["top1_err"], val_top5_err=val["top5_err"])
+
+    def after_epoch(self, engine: Engine, record: dict) -> None:
+        self.trainer.log.write(record)
+        self.stats = self._fresh()
+
+    def state_dict(self) -> dict:
+        return {k: v for k, v in self.stats.items() if k != "start"}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.stats = dict(state, start=time.perf_counter())
+
+
+class _Checkpoints:
+    """After every epoch: the checkpoint to ``log_dir`` (distributed: every rank gathers, rank 0 writes)."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+
+    def after_epoch(self, engine: Engine, record: dict) -> None:
+        trainer = self.trainer
+        if trainer.log_dir or trainer.strategy.collective:
+            trainer.save_checkpoint(trainer.log_dir / "checkpoint.pt" if trainer.log_dir else None)
 
 
 @torch.no_grad()

@@ -28,6 +28,10 @@ class EpochLoader:
         self.num_workers, self.drop_last = num_workers, drop_last
         self.skipped = 0
 
+    def steps(self, epoch: int) -> int:
+        """Batches in ``epoch`` (the same in every epoch)."""
+        return len(self)
+
     def __len__(self) -> int:
         n = len(self.dataset)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
