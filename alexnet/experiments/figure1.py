@@ -18,6 +18,7 @@ error and per-layer statistics (mean |W|, pre-activation std, tanh saturation / 
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 import time
@@ -44,6 +45,7 @@ from .recipes import ACTIVATIONS, Inputs, Recipe, build_network, get_recipe, inp
 from .recipes import param_groups as recipe_param_groups
 
 SCHEMA = "alexnet-lab/figure1-search/1"
+FIRST_SCHEMA = "alexnet-lab/relu-vs-tanh/1"  # the first experiment's files, read through from_first_experiment
 PROBE_IMAGES = 512  # the fixed batch the per-layer statistics are measured on
 
 
@@ -285,7 +287,34 @@ def save(results: dict, path: str | Path) -> Path:
 
 
 def load(path: str | Path) -> dict:
+    """A results file of this module, or of the lab's first Figure 1 experiment (:func:`from_first_experiment`)."""
+    if json.loads(Path(path).read_text()).get("schema") == FIRST_SCHEMA:
+        return from_first_experiment(load_json(path, FIRST_SCHEMA, "a Figure 1 results file"))
     return load_json(path, SCHEMA, "a Figure 1 search results file")
+
+
+def from_first_experiment(results: dict) -> dict:
+    """The lab's first Figure 1 experiment (``results-{modern,paper}.json``: one lr of 0.02 per activation, the
+    four-layer CNN on standardized inputs, trained with the paper's SGD) in this module's schema, so that it reads,
+    tabulates and plots like a search. Those files record no per-layer statistics and no per-epoch seconds: each
+    epoch gets its run's mean."""
+    s = results["settings"]
+    runs = []
+    for run in results["runs"]:
+        errors = [e["train_error"] for e in run["epochs"]]
+        seconds = run["wall_s"] / max(len(errors), 1)
+        runs.append(dict(
+            recipe=f"standardized, {s['init']} init", activation=run["activation"], lr=run["lr"], seed=s["seed"],
+            epochs=[dict(e, seconds=seconds) for e in run["epochs"]], layers=[], reached_target=run["reached_target"],
+            epochs_to_target=run["epochs_to_target"], diverged=run["diverged"], pruned=False,
+            final_train_error=run["final_train_error"], best_train_error=min(errors) if errors else None,
+            wall_s=run["wall_s"],
+        ))  # fmt: skip
+    keep = ("lrs", "target", "max_epochs", "batch_size", "momentum", "data", "subset", "device", "train_images",
+            "device_name", "torch")  # fmt: skip
+    settings = dict({key: s[key] for key in keep}, recipe=f"standardized, {s['init']} init", seeds=1)
+    return dict(schema=SCHEMA, settings=settings, runs=runs, summary=summarize(runs, s["target"]),
+                wall_s=results["wall_s"])  # fmt: skip
 
 
 def describe(results: dict) -> str:
@@ -378,8 +407,22 @@ def plot(results: dict, path: str | Path | None = None):
     dashed), and the mechanism: tanh's saturated and ReLU's dead fraction per layer. Returns the figure."""
     import matplotlib.pyplot as plt
 
-    fig, (ax, ax_units) = plt.subplots(1, 2, figsize=(10, 4))
-    for activation, runs in _curves(ax, results).items():
+    with_units = any(run["layers"] for run in results["runs"])  # files of the first experiment have none
+    fig, axes = plt.subplots(1, 2 if with_units else 1, figsize=(10 if with_units else 6, 4), squeeze=False)
+    ax = axes[0, 0]
+    drawn = _curves(ax, results)
+    ax.set_ylabel("training error rate")
+    if with_units:
+        _units(axes[0, 1], drawn)
+    fig.tight_layout()
+    if path:
+        fig.savefig(path, dpi=110)
+    return fig
+
+
+def _units(ax, drawn: dict[str, list[dict]]) -> None:
+    """tanh's saturated and ReLU's dead fraction per layer, per epoch, of the first run drawn of each activation."""
+    for activation, runs in drawn.items():
         style = "-" if activation == "relu" else "--"
         key = "saturated_fraction" if activation == "tanh" else "dead_fraction"
         for layer in runs[0]["layers"][-1] if runs[0]["layers"] else ():
@@ -387,14 +430,9 @@ def plot(results: dict, path: str | Path | None = None):
                 continue
             series = [entry[layer].get(key) for entry in runs[0]["layers"]]
             if series[0] is not None:
-                ax_units.plot(range(1, len(series) + 1), series, style, label=f"{activation} {layer}")
-    ax.set_ylabel("training error rate")
-    ax_units.set(xlabel="epochs", ylabel="fraction of units", title="tanh |z| > 2 (saturated), ReLU dead", ylim=(0, 1))
-    ax_units.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    if path:
-        fig.savefig(path, dpi=110)
-    return fig
+                ax.plot(range(1, len(series) + 1), series, style, label=f"{activation} {layer}")
+    ax.set(xlabel="epochs", ylabel="fraction of units", title="tanh |z| > 2 (saturated), ReLU dead", ylim=(0, 1))
+    ax.legend(fontsize=7, ncol=2)
 
 
 def command(results: dict, out: str = "benchmarks/results/relu_vs_tanh") -> str:

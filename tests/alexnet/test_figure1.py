@@ -2,6 +2,7 @@
 
 import json
 from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 import torch
@@ -318,3 +319,19 @@ def test_describe_says_what_has_not_run_yet_and_gives_the_seed_range():
     partial = figure1.describe(_result("standardized", [7], []))
     assert "tanh: no runs yet." in partial and "No ratio: no tanh runs yet." in partial
     assert "No ratio: tanh never reached 25%" in figure1.describe(_result("standardized", [7], [None]))
+
+
+@pytest.mark.parametrize("init, relu, tanh", [("modern", 7, 6), ("paper", 8, 6)])
+def test_the_first_experiments_committed_files_read_and_plot_as_a_search(init, relu, tanh):
+    import matplotlib.pyplot as plt
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks/results/relu_vs_tanh" / f"results-{init}.json"
+    results = figure1.load(path)
+    assert results["schema"] == figure1.SCHEMA and results["settings"]["recipe"] == f"standardized, {init} init"
+    summary = results["summary"]["activations"]
+    assert summary["relu"]["epochs_to_target"] == {0: relu} and summary["tanh"]["epochs_to_target"] == {0: tanh}
+    assert results["summary"]["ratio"]["median"] == pytest.approx(tanh / relu)
+    assert "| relu | 0.02 | 0 | reached in" in figure1.markdown_table(results)
+    fig = figure1.plot(results)
+    assert len(fig.axes) == 1  # no per-layer statistics in those files: the curves alone
+    plt.close(fig)
