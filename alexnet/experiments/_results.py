@@ -1,4 +1,4 @@
-"""The names results files give the machine they were measured on."""
+"""What results files record of where they were measured: the device, the machine, the versions."""
 
 from __future__ import annotations
 
@@ -37,3 +37,9 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or f"{platform.machine()} CPU"
+
+
+def environment(device: str | torch.device, **counts) -> dict:
+    """The environment block of a results file: the device's and machine's names, torch's version, and ``counts``
+    (e.g. ``train_images=50000``)."""
+    return dict(device_name=device_name(device), machine=machine_name(device), torch=torch.__version__, **counts)

@@ -40,7 +40,7 @@ from ..engine import (
     TensorBatches,
 )
 from ..files import load_json, save_json
-from ._results import device_name
+from ._results import environment
 from .recipes import ACTIVATIONS, Inputs, Recipe, build_network, get_recipe, input_statistics, layer_statistics
 from .recipes import param_groups as recipe_param_groups
 
@@ -230,7 +230,8 @@ def run_search(
 
     def results() -> dict:
         return dict(
-            schema=SCHEMA, settings=dict(asdict(settings), **_environment(settings, len(images), inputs)),
+            schema=SCHEMA, settings=dict(asdict(settings), **environment(settings.device, train_images=len(images),
+                                                                          input_std=inputs.scalar_std)),
             runs=runs, summary=summarize(runs, settings.target), wall_s=time.perf_counter() - start,
         )  # fmt: skip
 
@@ -258,11 +259,6 @@ def run_search(
     if path is not None:
         save(final, path)
     return final
-
-
-def _environment(settings: SearchSettings, train_images: int, inputs: Inputs) -> dict:
-    return dict(train_images=train_images, device_name=device_name(settings.device), torch=torch.__version__,
-                input_std=inputs.scalar_std)  # fmt: skip
 
 
 def _previous_runs(path: Path, settings: SearchSettings) -> list[dict]:

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from ..cuda_convnet import LAYERS, CudaConvnetCIFAR, get_variant
 from ..engine import Diverged, Engine, EpochClock, MaxEpochs, PhasedLR, ProgressBar, StateFile, Tally, TensorBatches
 from ..files import load_json, save_json
-from ._results import device_name, machine_name
+from . import _results
 
 SCHEMA = "alexnet-lab/lrn-overlap/1"
 CROP, BORDER = 24, 4  # 24x24 crops of 32x32 images; the centre crop starts 4 pixels in
@@ -173,6 +173,10 @@ class Data:
         return cls(train[order].to(**to), train_labels[order].to(**to), test.to(**to), test_labels.to(**to),
                    mean.to(**to), held_out)  # fmt: skip
 
+    def environment(self) -> dict:
+        """The results file's environment block: where these tensors live, and how many images."""
+        return _results.environment(self.train.device, train_images=len(self.train), test_images=len(self.test))
+
     def count(self, images: str) -> int:
         """How many training images a phase trains on (they come first in ``train``)."""
         return len(self.train) - self.held_out if images == "batches 1-4" else len(self.train)
@@ -277,7 +281,7 @@ def train_run(variant: str, seed: int, data: Data, *, epochs: int | None = None,
     key = _run_key(variant, seed, epochs, memory_format)
     state = StateFile(state_path, key)
     engine = Engine(net, optimizer, batches, schedule=PhasedLR(lambda epoch: phase(epoch).lr_factor),
-                    hooks=[Tally(), EpochClock(), _Evaluation(data, phase, machine_name(device))])  # fmt: skip
+                    hooks=[Tally(), EpochClock(), _Evaluation(data, phase, _results.machine_name(device))])  # fmt: skip
     state.restore(engine)
     postfix = lambda r: dict(train=f"{r['train_error']:.3f}", test=f"{r['test_error']:.3f}")  # noqa: E731
     bar = ProgressBar(epochs, engine.epoch, f"{variant} seed {seed}", postfix, enabled=progress)
@@ -346,7 +350,7 @@ def run_study(data: Data, out: str | Path, *, plan=PLAN, epochs: int | None = No
     path = out / "results.json"
     if path.exists() and not resume:
         raise FileExistsError(f"{path} exists: pass resume=True to continue that study, or use another folder")
-    results = load(path) if path.exists() else dict(schema=SCHEMA, runs={}, environment=_environment(data))
+    results = load(path) if path.exists() else dict(schema=SCHEMA, runs={}, environment=data.environment())
     if path.exists() and results.get("epochs_override") != epochs:
         raise ValueError(f"{path} was made with epochs={results.get('epochs_override')}, not {epochs}")
     results["epochs_override"] = epochs
@@ -374,17 +378,12 @@ def run_study(data: Data, out: str | Path, *, plan=PLAN, epochs: int | None = No
         run_format = begun.get("memory_format", "contiguous") if begun else memory_format
         results["runs"][name] = train_run(variant, seed, data, epochs=epochs, backend=backend, state_path=state,
                                           progress=progress, on_epoch=on_epoch, memory_format=run_format)  # fmt: skip
-        results["environment"] = _environment(data)
+        results["environment"] = data.environment()
         save(results, path)
         state.unlink(missing_ok=True)
         plt.close(plot(results, out / "curves.png"))  # the curves of every run so far, beside the results
         done_now += 1
     return results
-
-
-def _environment(data: Data) -> dict:
-    return dict(device=device_name(data.train.device), torch=torch.__version__, train_images=len(data.train),
-                test_images=len(data.test))  # fmt: skip
 
 
 def save(results: dict, path: str | Path) -> Path:

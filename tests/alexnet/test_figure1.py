@@ -287,8 +287,13 @@ def test_plot_recipes_draws_one_panel_per_recipe():
     assert titles == ["cuda-convnet: 5.6x", "standardized: no ratio"]
     assert [line.get_linestyle() for line in fig.axes[1].get_lines()][:2] == ["-", "--"]
     plt.close(fig)
-    single = figure1.plot(_result("cuda-convnet", [8, 7], [44, 40]))  # one recipe, with its units panel
+    result = _result("cuda-convnet", [8, 7], [44, 40])
+    for run in result["runs"]:
+        key = "saturated_fraction" if run["activation"] == "tanh" else "dead_fraction"
+        run["layers"] = [dict(epoch=e["epoch"], conv1={key: 0.5}) for e in run["epochs"]]
+    single = figure1.plot(result)  # one recipe, with its units panel
     assert single.axes[0].get_title() == "cuda-convnet: 5.6x" and len(single.axes) == 2
+    assert [line.get_label() for line in single.axes[1].get_lines()] == ["relu conv1", "tanh conv1"]
     plt.close(single)
 
 
