@@ -28,12 +28,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .parallel import Strategy
+if TYPE_CHECKING:
+    from .parallel import Strategy
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -256,7 +258,11 @@ class Engine:
         self.model, self.optimizer, self.batches = model, optimizer, batches
         self.schedule = schedule or ConstantLR()
         self.hooks = list(hooks)
-        self.parallel = parallel or Strategy(next(model.parameters()).device)
+        if parallel is None:
+            from .parallel import Strategy
+
+            parallel = Strategy(next(model.parameters()).device)
+        self.parallel = parallel
         self.rng = rng or contextlib.nullcontext
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.records: list[dict] = []

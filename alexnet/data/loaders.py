@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import torch
 
+from ..engine import epoch_generator
+
 
 class EpochLoader:
     """Batches for one epoch at a time, in an order fixed by (seed, epoch), resumable at any batch.
@@ -38,7 +40,7 @@ class EpochLoader:
 
     def plan(self, epoch: int) -> list[tuple[list[int], list[int]]]:
         """(indices, per-sample seeds) of every batch of ``epoch``."""
-        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        gen = epoch_generator(self.seed, epoch)
         n = len(self.dataset)
         order = torch.randperm(n, generator=gen) if self.shuffle else torch.arange(n)
         seeds = torch.randint(0, 2**62, (n,), generator=gen)
