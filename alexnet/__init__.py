@@ -1,9 +1,11 @@
 """A paper-faithful PyTorch AlexNet (Krizhevsky, Sutskever & Hinton, NIPS 2012) built on the ``kernels`` package.
 
-``model`` (the networks and the registry of models by name), ``data`` (loaders with the paper's preprocessing),
-``train`` (the training engine), ``checkpoint`` (saving, reading and rebuilding), ``parallel`` (two devices and
-torchrun), ``viz`` (pictures), ``hub`` (shipped trained weights: ``alexnet.pretrained(...)``), ``lab`` (the
-notebooks' setup), ``__main__`` (the command line: ``python -m alexnet --help``).
+``model`` (the networks and the registry of models by name), ``choices`` (every name a user picks, with its
+default), ``data`` (loaders with the paper's preprocessing), ``engine`` (the one training loop), ``train`` (the
+interactive Trainer around it), ``runs`` (a run from a user's choices), ``checkpoint`` (reading and rebuilding),
+``files`` (atomic writes), ``parallel`` (two devices and torchrun), ``viz`` (pictures), ``hub`` (shipped trained
+weights: ``alexnet.pretrained(...)``), ``lab`` (the notebooks' setup), ``cli`` and ``__main__`` (the command line:
+``python -m alexnet --help``).
 
 The names below load on first use, so ``import alexnet`` does not import ``kernels`` (and Triton) by itself.
 """

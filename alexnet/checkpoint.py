@@ -64,6 +64,14 @@ def read_checkpoint(path: str | Path) -> dict:
         raise ValueError(f"{path} is not an alexnet-lab checkpoint")
     if state.get("version", 0) > CHECKPOINT_VERSION:
         raise ValueError(f"checkpoint {path} is version {state['version']}; this code reads <= {CHECKPOINT_VERSION}")
+    return migrate(state)
+
+
+def migrate(state: dict) -> dict:
+    """A checkpoint of an earlier layout in today's: the model's ``kernels=`` argument is ``backend=``."""
+    kwargs = (state.get("model_spec") or {}).get("kwargs") or {}
+    if "kernels" in kwargs:
+        kwargs.setdefault("backend", kwargs.pop("kernels"))
     return state
 
 
@@ -91,7 +99,6 @@ def load_model(path: str | Path, device: str = "cpu", backend: str | None = None
         raise ValueError(f"checkpoint {path} does not say which model it holds (no model_spec)")
     spec = ModelSpec(**state["model_spec"])
     if backend is not None and spec.name != "four-layer":
-        spec.kwargs.pop("kernels", None)  # its old name, in older checkpoints
         spec.kwargs["backend"] = backend
     model = spec.build()
     model.load_state_dict(state["model"])

@@ -82,7 +82,6 @@ class Weights:
         spec = self.meta["model_spec"]
         kwargs = dict(spec["kwargs"])
         if spec["name"] != "four-layer":
-            kwargs.pop("kernels", None)  # the manifest may use the old name
             kwargs["backend"] = backend
         model = ModelSpec(spec["name"], kwargs).build()
         model.load_state_dict({k: v.float() for k, v in state["model"].items()})

@@ -13,7 +13,6 @@ the experiments and checkpoints all go through.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -22,9 +21,7 @@ import torch.nn.functional as F
 
 import kernels
 
-BACKENDS = kernels.BACKENDS  # the model's backend= is the kernels package's backend=: one name, one tuple
-KERNELS = BACKENDS  # its old name
-INITS = ("paper", "modern")
+from .choices import ACTIVATIONS, BACKENDS, CUDA_CONVNET_MODELS, INITS, MODELS, check_choice
 
 
 @dataclass
@@ -47,7 +44,7 @@ class AlexNetConfig:
     def cifar(cls, num_classes: int = 10, **overrides) -> AlexNetConfig:
         """AlexNet's shape for 32x32 inputs: conv1 5x5/1, narrower layers, so an epoch fits a laptop CPU."""
         base = dict(num_classes=num_classes, input_size=32, conv1=(5, 1, 2), widths=(24, 64, 96, 96, 64), fc_width=512)
-        return cls(**{**base, **renamed_kwargs(overrides, "AlexNetConfig.cifar")})
+        return cls(**{**base, **overrides})
 
     def map_sides(self) -> dict[str, int]:
         """Side of each layer's output maps for ``input_size`` (the paper's 227: conv1 55, pool1 27, pool2 13,
@@ -77,27 +74,6 @@ class AlexNetConfig:
             accepted = f"{side}x{side}" + (" or 224x224" if side == 227 else "")
             raise ValueError(f"AlexNet: x must be {accepted} images, got {(height, width)}")
         return None
-
-
-def renamed_kwargs(kwargs: dict, where: str, warn: bool = True) -> dict:
-    """``kernels=`` was the model's old name for ``backend=``: map it, with a DeprecationWarning when a user
-    wrote it (``warn=False`` for specs read from older checkpoints)."""
-    if "kernels" not in kwargs:
-        return kwargs
-    kwargs = dict(kwargs)
-    value = kwargs.pop("kernels")
-    if "backend" in kwargs and kwargs["backend"] != value:
-        raise ValueError(f"{where}: kernels={value!r} and backend={kwargs['backend']!r} disagree (kernels= is the "
-                         "old name of backend=)")  # fmt: skip
-    if warn:
-        warnings.warn(f"{where}(kernels=...) is now backend=...", DeprecationWarning, stacklevel=3)
-    kwargs["backend"] = value
-    return kwargs
-
-
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
 
 
 class ReLULRNPool(nn.Module):
@@ -195,7 +171,6 @@ class AlexNet(nn.Module):
         num_classes: size of the softmax (1000 for ImageNet).
         backend: how the ReLU -> LRN -> pool stages run, as in the ``kernels`` package: ``"triton"`` (the fused
             kernel), ``"torch"`` (PyTorch ops), ``"auto"`` (Triton where it runs); the same function either way.
-            (``kernels=`` is its old name: still accepted, with a DeprecationWarning.)
         config: full control over the architecture (``AlexNetConfig.cifar()`` for 32x32 images).
         devices: ``(dev0, dev1)`` to hold column 0 and column 1 (the paper's two GPUs); default: one device.
         **overrides: any :class:`AlexNetConfig` field, e.g. ``init="modern"``, ``lrn_alpha_over_size=True``.
@@ -216,12 +191,11 @@ class AlexNet(nn.Module):
         super().__init__()
         if backend is not None:
             overrides["backend"] = backend
-        overrides = renamed_kwargs(overrides, "AlexNet")
         cfg = config or AlexNetConfig(num_classes=num_classes, **overrides)
         if config is not None and overrides:
             cfg = AlexNetConfig(**{**cfg.__dict__, **overrides})
-        _check_choice("backend", cfg.backend, BACKENDS)
-        _check_choice("init", cfg.init, INITS)
+        check_choice("backend", cfg.backend, BACKENDS)
+        check_choice("init", cfg.init, INITS)
         if cfg.num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {cfg.num_classes}")
         if cfg.feature_size() < 1:
@@ -366,7 +340,7 @@ def init_weights(model: nn.Module, scheme: str = "paper") -> None:
     AlexNet scheme, Kaiming-normal convolutions (fan-out, ReLU gain), N(0, 0.01) fully connected layers (so the
     first logits are small), zero biases.
     """
-    _check_choice("init", scheme, INITS)
+    check_choice("init", scheme, INITS)
     for name, module in model.named_modules():
         if not isinstance(module, (nn.Conv2d, nn.Linear)):
             continue
@@ -397,8 +371,8 @@ class FourLayerCNN(nn.Module):
         self, activation: str = "relu", *, num_classes: int = 10, init: str = "modern", widths=(32, 32, 64)
     ) -> None:
         super().__init__()
-        _check_choice("activation", activation, ("relu", "tanh"))
-        _check_choice("init", init, INITS)
+        check_choice("activation", activation, ACTIVATIONS)
+        check_choice("init", init, INITS)
         self.activation = activation
         self.act = nn.ReLU() if activation == "relu" else nn.Tanh()
         c1, c2, c3 = widths
@@ -435,15 +409,6 @@ def count_parameters(model: nn.Module) -> int:
 
 # ----------------------------------------------------------------------------------------------- models by name
 
-# cifar-alexnet-grouped: the same network as cifar-alexnet on one device, in the grouped-convolution form (its
-# initial weights are cifar-alexnet's for the same seed, converted exactly).
-# cuda-convnet-*: cuda-convnet's CIFAR-10 networks (alexnet/cuda_convnet.py), on 24x24 crops, trained with their own
-# recipe by alexnet/experiments/lrn_overlap.py (python -m alexnet lrn-overlap), not by `train`.
-CUDA_CONVNET_MODELS = ("cuda-convnet-13pct", "cuda-convnet-13pct+lrn", "cuda-convnet-13pct-nonoverlap",
-                       "cuda-convnet-11pct")  # fmt: skip
-MODELS = ("alexnet", "cifar-alexnet", "cifar-alexnet-grouped", "four-layer", *CUDA_CONVNET_MODELS)
-
-
 @dataclass
 class ModelSpec:
     """A model by name (one of MODELS) and its keyword arguments: what a checkpoint stores to rebuild it."""
@@ -465,7 +430,7 @@ class ModelSpec:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
                 return self.build()
-        kwargs = renamed_kwargs(self.kwargs, "ModelSpec", warn=False)  # older checkpoints say kernels=
+        kwargs = self.kwargs
         if self.name == "alexnet":
             return AlexNet(**kwargs)
         if self.name in ("cifar-alexnet", "cifar-alexnet-grouped"):

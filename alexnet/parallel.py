@@ -31,9 +31,10 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
+from .choices import PARALLEL_LAYOUTS
 from .model import AlexNet, column_forward
 
-MODES = ("data", "columns", "hybrid")
+MODES = PARALLEL_LAYOUTS[1:]  # the layouts of a torchrun job ("none" is one process)
 
 
 def place_columns(model: AlexNet, devices) -> AlexNet:

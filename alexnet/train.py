@@ -31,7 +31,7 @@ from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, load_model, read_
 from .data import EpochLoader, ImageFolder, Preprocess, check_classes, ten_crops
 from .engine import Diverged, Engine, PlateauLR, StepOutput
 from .files import atomic_save, atomic_write_text
-from .model import MODELS, ModelSpec, input_size_of  # noqa: F401  (their home is alexnet.model)
+from .model import ModelSpec, input_size_of
 
 # What makes a folder hold a run (colour-specificity.json: see alexnet.viz.ColourSpecificityLog).
 RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "epochs.csv", "colour-specificity.json")
@@ -643,56 +643,3 @@ class _stop_on_signals:
     def __exit__(self, *exc) -> None:
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
-
-
-def build_trainer(
-    data: str = "demo",
-    model: str = "cifar-alexnet",
-    *,
-    backend: str = "auto",
-    init: str = "modern",
-    device: str = "cpu",
-    devices: tuple[str, str] | None = None,
-    batch_size: int = 128,
-    lr: float = 0.01,
-    subset: int | None = None,
-    log_dir: str | Path | None = None,
-    seed: int = 0,
-    kernels: str | None = None,
-) -> Trainer:
-    """A ready Trainer from plain choices (what the notebooks' controls offer).
-
-    data: ``"demo"`` (scikit-image photos, offline), ``"cifar10"``, ``"imagenette"``, or a folder/zip path.
-    model: one of MODELS. devices: two devices for the two columns (AlexNet models only).
-    subset: train on this many images (small ones only; quick runs). backend: see :class:`AlexNet`
-    (``kernels=``, its old name, still works with a DeprecationWarning).
-    """
-    from . import data as datamod
-
-    if kernels is not None:
-        warnings.warn("build_trainer(kernels=...) is now backend=...", DeprecationWarning, stacklevel=2)
-        backend = kernels
-
-    if model not in MODELS:
-        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
-    if data == "demo":
-        train, val = datamod.demo_dataset()
-        num_classes = len(datamod.DEMO_PHOTOS)
-    else:
-        size = ModelSpec(model).input_size
-        sets = datamod.load_datasets(data, input_size=size, mean="channel" if size == 32 else "pixel")
-        train, val, num_classes = sets.train, sets.val, len(sets.classes)
-    if subset and hasattr(train, "subset"):
-        train = train.subset(subset, seed=seed)
-        val = val.subset(min(len(val), max(subset // 5, 1)), seed=seed)
-    kwargs = dict(num_classes=num_classes, init=init)
-    if model != "four-layer":
-        kwargs["backend"] = backend
-    spec = ModelSpec(model, kwargs)
-    net = spec.build(seed=seed)
-    if devices is not None:
-        if model == "four-layer":
-            raise ValueError("devices: the four-layer CNN has no columns to place")
-        net.place(devices)
-    config = TrainConfig(lr=lr, batch_size=batch_size, device=device, seed=seed)
-    return Trainer(net, train, val, config, log_dir=log_dir, spec=spec)

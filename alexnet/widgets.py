@@ -18,7 +18,7 @@ from IPython.display import Image, display
 
 from . import viz
 from .checkpoint import read_checkpoint
-from .model import BACKENDS
+from .choices import BACKENDS, DASHBOARD_MODELS
 from .train import Trainer
 
 
@@ -39,7 +39,7 @@ class TrainingDashboard:
     """Controls and live plots for a :class:`alexnet.train.Trainer`.
 
     Args:
-        trainer: what to train (``alexnet.train.build_trainer`` makes one from plain choices).
+        trainer: what to train (``alexnet.runs.build_trainer`` makes one from plain choices).
         steps: how many steps "Start" runs (it can be stopped or paused before).
         refresh_every: steps between plot redraws (drawing costs time on a CPU).
         checkpoint: where "Save" writes and "Load" reads.
@@ -227,7 +227,7 @@ class TrainingSetup:
 
     def __init__(self, data_choices: dict[str, str], steps: int = 200, **defaults) -> None:
         self.data = W.Dropdown(options=data_choices, description="data")
-        self.model = W.Dropdown(options=["cifar-alexnet", "alexnet", "four-layer"], description="model")  # of MODELS
+        self.model = W.Dropdown(options=DASHBOARD_MODELS, description="model")
         self.layout = W.Dropdown(options=list(self.LAYOUTS), description="layout")
         self.backend = W.Dropdown(options=list(BACKENDS), description="backend")
         self.device = W.Dropdown(options=["cpu", "cuda"], description="device")
@@ -250,7 +250,7 @@ class TrainingSetup:
         ])  # fmt: skip
 
     def build(self, _button=None) -> TrainingDashboard:
-        from .train import build_trainer
+        from .runs import build_trainer
 
         if self.dashboard is not None and self.dashboard.running:
             self.dashboard.stop()

@@ -127,7 +127,7 @@ def cli_train_run(workdir: Path) -> dict:
 
 
 def dashboard_run(workdir: Path) -> dict:
-    from alexnet.train import build_trainer
+    from alexnet.runs import build_trainer
 
     out = workdir / "dashboard-run"
     trainer = build_trainer(str(_cifar_folder(workdir)), batch_size=32, log_dir=out)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from ..choices import MEANS, check_choice
 from .cache import cache_dir, extract_zip, index_fingerprint, resolve_folder
 from .datasets import (
     CIFAR10_CLASSES,
@@ -151,8 +152,7 @@ def load_datasets(
     standardize: also divide by the per-channel std. Default: yes for 32x32 data (small nets with modern
         initialisations), no for ImageNet-size inputs (the paper feeds raw pixel values minus the mean).
     """
-    if mean not in ("pixel", "channel", "imagenet", "none"):
-        raise ValueError(f"mean must be 'pixel', 'channel', 'imagenet' or 'none', got {mean!r}")
+    check_choice("mean", mean, MEANS)
     sets = _load_datasets(source, input_size, mean, augment, pca_std, download, max_stat_images, standardize)
     check_classes(sets.train, sets.val)
     return sets

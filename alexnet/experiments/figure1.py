@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from ..choices import ACTIVATIONS
 from ..engine import (
     Diverged,
     Engine,
@@ -41,7 +42,7 @@ from ..engine import (
 )
 from ..files import load_json, save_json
 from ._results import environment
-from .recipes import ACTIVATIONS, Inputs, Recipe, build_network, get_recipe, input_statistics, layer_statistics
+from .recipes import Inputs, Recipe, build_network, get_recipe, input_statistics, layer_statistics
 from .recipes import param_groups as recipe_param_groups
 
 SCHEMA = "alexnet-lab/figure1-search/1"

@@ -35,6 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..choices import MEMORY_FORMATS, check_choice
 from ..cuda_convnet import LAYERS, CudaConvnetCIFAR, get_variant
 from ..engine import Diverged, Engine, EpochClock, MaxEpochs, PhasedLR, ProgressBar, StateFile, Tally, TensorBatches
 from ..files import load_json, save_json
@@ -229,7 +230,6 @@ def test_error(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, mean:
 # ----------------------------------------------------------------------------------------------- one run
 
 
-MEMORY_FORMATS = ("contiguous", "channels_last")
 
 
 def _run_key(variant: str, seed: int, epochs: int, memory_format: str = "contiguous") -> dict:
@@ -260,8 +260,7 @@ def train_run(variant: str, seed: int, data: Data, *, epochs: int | None = None,
     per step on a 2-core x86-64 CPU, ``benchmarks/bench_cuda_convnet.py``; sums in another order, so not
     bit-identical to ``"contiguous"``). It is part of the run's key: a run resumes in the format it began in.
     """
-    if memory_format not in MEMORY_FORMATS:
-        raise ValueError(f"memory_format must be one of {MEMORY_FORMATS}, got {memory_format!r}")
+    check_choice("memory_format", memory_format, MEMORY_FORMATS)
     schedule = schedule_of(variant)
     epochs = total_epochs(schedule) if epochs is None else epochs
     if not 1 <= epochs <= total_epochs(schedule):

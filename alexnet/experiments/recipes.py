@@ -29,9 +29,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..choices import ACTIVATIONS
 from ..model import FourLayerCNN
-
-ACTIVATIONS = ("relu", "tanh")
 
 
 @dataclass(frozen=True)

@@ -91,13 +91,10 @@ def test_bad_arguments_exit_with_usage():
     assert err.value.code == 2
 
 
-def test_the_old_kernels_option_still_works_with_a_note(tmp_path, capsys):
-    write_images(tmp_path / "c" / "train", 3, 8, 32)
-    write_images(tmp_path / "c" / "test", 3, 2, 32)
-    args = ["train", "--model", "four-layer", "--data", str(tmp_path / "c"), "--steps", "1", "--batch-size", "8",
-            "--out", str(tmp_path / "run"), "--quiet"]  # fmt: skip
-    assert main([*args[:1], "--kernels", "torch", *args[1:]]) == 0
-    assert "--kernels is now called --backend" in capsys.readouterr().err
+def test_the_removed_kernels_option_is_refused_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as err:
+        main(["train", "--kernels", "torch", "--data", str(tmp_path), "--out", str(tmp_path / "run")])
+    assert err.value.code == 2 and "unrecognized arguments: --kernels torch" in capsys.readouterr().err
 
 
 def _error_line(capsys) -> str:
@@ -117,7 +114,7 @@ def test_without_model_32x32_data_trains_the_cifar_size_alexnet_with_its_init(ti
 
 
 def test_without_model_full_size_images_train_the_papers_alexnet(tmp_path, capsys):
-    from alexnet.__main__ import default_init, model_for_data
+    from alexnet.choices import default_init, model_for_data
 
     folder = write_images(tmp_path / "imgs", 2, 1, (300, 260))
     assert model_for_data(str(folder)) == ("alexnet", "images of up to 300 px")
@@ -167,7 +164,7 @@ def test_train_ends_with_readable_lines_and_warns_at_chance_level(tiny_cifar, tm
 
 
 def test_chance_hint_names_the_init_only_where_it_is_the_cause():
-    from alexnet.__main__ import chance_hint
+    from alexnet.cli.train import chance_hint
     from alexnet.model import ModelSpec
 
     at_chance = [dict(val_top1_err=0.9)]

@@ -170,22 +170,3 @@ def test_four_layer_cnn_pools_before_the_monotonic_activation_without_changing_t
 def test_bad_arguments_name_themselves(make, message):
     with pytest.raises(ValueError, match=message):
         make()
-
-
-def test_backend_is_the_one_name_and_kernels_its_deprecated_alias(tmp_path):
-    import warnings
-
-    import kernels
-    from alexnet.model import BACKENDS, ModelSpec
-
-    assert BACKENDS == kernels.BACKENDS
-    assert AlexNet(backend="torch").config.backend == "torch"
-    with pytest.warns(DeprecationWarning, match=r"AlexNet\(kernels=...\) is now backend="):
-        assert AlexNet(kernels="torch").config.backend == "torch"
-    with pytest.warns(DeprecationWarning, match="is now backend="):
-        assert cifar_alexnet(kernels="torch").config.backend == "torch"
-    with pytest.raises(ValueError, match="disagree"):
-        AlexNet(kernels="torch", backend="triton")
-    with warnings.catch_warnings():  # a spec from an older checkpoint says kernels=: read silently
-        warnings.simplefilter("error")
-        assert ModelSpec("cifar-alexnet", dict(kernels="torch")).build().config.backend == "torch"

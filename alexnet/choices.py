@@ -1,0 +1,133 @@
+"""Every name a user picks, with its default, in one place: the CLI, the notebooks' widgets, the models and the
+experiments import these and type none of them again.
+
+    MODELS  BACKENDS  INITS  MEANS  ACTIVATIONS  PARALLEL_LAYOUTS  MEMORY_FORMATS
+    default_init(model)        model_for_data(data)        TrainChoices (a training run's choices)
+
+Imports nothing heavier than the standard library, so any module may use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+# cifar-alexnet-grouped: the same network as cifar-alexnet on one device, in the grouped-convolution form.
+# cuda-convnet-*: cuda-convnet's CIFAR-10 networks (alexnet/cuda_convnet.py), on 24x24 crops, trained with their own
+# recipe by alexnet/experiments/lrn_overlap.py (python -m alexnet lrn-overlap), not by `train`.
+CUDA_CONVNET_MODELS = ("cuda-convnet-13pct", "cuda-convnet-13pct+lrn", "cuda-convnet-13pct-nonoverlap",
+                       "cuda-convnet-11pct")  # fmt: skip
+MODELS = ("alexnet", "cifar-alexnet", "cifar-alexnet-grouped", "four-layer", *CUDA_CONVNET_MODELS)
+DASHBOARD_MODELS = ("cifar-alexnet", "alexnet", "four-layer")  # what the notebooks' training dashboard offers
+
+# How the ReLU/LRN/pool stages run: kernels.BACKENDS (the kernels package imports nothing from alexnet, so the
+# tuple is written there too; tests/alexnet/test_choices.py checks the two are the same).
+BACKENDS = ("auto", "triton", "torch")
+INITS = ("paper", "modern")  # N(0, 0.01) with the paper's biases, or PyTorch's fan-in init
+# The mean subtracted from the images: the training set's mean image (the paper), its mean colour, ImageNet's, none.
+MEANS = ("pixel", "channel", "imagenet", "none")
+ACTIVATIONS = ("relu", "tanh")
+# One process, or under torchrun: data (DDP), columns (two ranks, one column each, as in the paper), hybrid.
+PARALLEL_LAYOUTS = ("none", "data", "columns", "hybrid")
+MEMORY_FORMATS = ("contiguous", "channels_last")
+
+
+def check_choice(name: str, value, choices: tuple) -> None:
+    """A ValueError naming the argument and what it may be, unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+def default_init(model: str) -> str:
+    """The paper's N(0, 0.01) for the paper's AlexNet; torchvision's fan-in init for the small nets, where the
+    paper's stalls at chance (90% error on CIFAR-10) for epochs."""
+    return "paper" if model == "alexnet" else "modern"
+
+
+def model_for_data(data: str) -> tuple[str, str]:
+    """(model, why) for data when no model is named: the CIFAR-size AlexNet for small images."""
+    from .data import image_side
+
+    side = image_side(data)
+    if side is not None and side <= 64:
+        return "cifar-alexnet", f"{side}x{side} images"
+    return "alexnet", "full-size images" if side is None else f"images of up to {side} px"
+
+
+@dataclass
+class TrainChoices:
+    """What a training run is, as a user picks it; the defaults are the paper's recipe (section 5).
+
+    ``model`` None: the one that fits the data (:func:`model_for_data`); ``init`` None: the one that trains that
+    model (:func:`default_init`). The CLI's ``train`` and the notebooks' ``build_trainer`` both start here, so the
+    same data get the same defaults.
+    """
+
+    model: str | None = None
+    mean: str = "pixel"
+    augment: bool = True
+    batch_size: int = 128
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    backend: str = "auto"
+    init: str | None = None
+    activation: str = "relu"
+    seed: int = 0
+
+    # What a resumed run may change: the learning rate (applied and recorded) and the backend (the same function,
+    # computed elsewhere). Everything else is the run's own.
+    CHANGEABLE_ON_RESUME = ("lr", "backend")
+
+    def __post_init__(self) -> None:
+        if self.model is not None:
+            check_choice("model", self.model, MODELS)
+        check_choice("mean", self.mean, MEANS)
+        check_choice("backend", self.backend, BACKENDS)
+        if self.init is not None:
+            check_choice("init", self.init, INITS)
+        check_choice("activation", self.activation, ACTIVATIONS)
+
+    def resolved(self, data: str) -> tuple[TrainChoices, str | None]:
+        """These choices with the model and init filled in for ``data``, and why the model was picked (None when
+        it was given)."""
+        model, why = (self.model, None) if self.model is not None else model_for_data(data)
+        return TrainChoices(**dict(asdict(self), model=model, init=self.init or default_init(model))), why
+
+    @classmethod
+    def from_checkpoint(cls, state: dict) -> dict:
+        """The choices a checkpoint recorded, by name (None where it did not record one)."""
+        spec = state.get("model_spec") or {}
+        kwargs = spec.get("kwargs", {})
+        config = state.get("train_config", {})
+        data = state.get("data") or {}
+        return dict(
+            model=spec.get("name"), mean=data.get("mean"), augment=data.get("augment"),
+            batch_size=config.get("batch_size"), lr=config.get("lr"), momentum=config.get("momentum"),
+            weight_decay=config.get("weight_decay"), backend=kwargs.get("backend"), init=kwargs.get("init"),
+            activation=kwargs.get("activation"), seed=config.get("seed"),
+        )  # fmt: skip
+
+    @classmethod
+    def for_resume(cls, state: dict, given: dict) -> TrainChoices:
+        """The run's own choices, with the ``given`` ones that a resume may change; a ValueError that names every
+        given choice the checkpoint has otherwise (``given``: only what the user actually set)."""
+        saved = cls.from_checkpoint(state)
+        fixed = {name: value for name, value in given.items() if name not in cls.CHANGEABLE_ON_RESUME}
+        conflicts = [(name, value, saved[name]) for name, value in fixed.items()
+                     if saved[name] is not None and value != saved[name]]  # fmt: skip
+        if conflicts:
+            raise ResumeConflict(conflicts)
+        defaults = {f.name: f.default for f in fields(cls)}
+        merged = {name: saved[name] if saved[name] is not None else defaults[name] for name in defaults}
+        merged.update({name: given[name] for name in cls.CHANGEABLE_ON_RESUME if name in given})
+        merged["init"] = merged["init"] or "paper"  # checkpoints from before init was recorded were all trained so
+        return cls(**merged)
+
+
+class ResumeConflict(ValueError):
+    """Choices given for a resume that differ from the run's own: ``conflicts`` is (name, given, recorded)."""
+
+    def __init__(self, conflicts: list[tuple]) -> None:
+        self.conflicts = conflicts
+        said = [f"{name}={given!r} (the checkpoint has {saved!r})" for name, given, saved in conflicts]
+        super().__init__("; ".join(said))
