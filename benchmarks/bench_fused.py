@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from _common import RESULTS, add_overwrite, device_name, plot_grouped, result_path, run_cases, save, slug
 
 import kernels
-from kernels._utils import interpreter_enabled
+from kernels._triton import interpreter_enabled
 
 LRN = dict(size=5, alpha=1e-4, beta=0.75, k=2.0)
 

@@ -5,7 +5,7 @@
 - :func:`relu_lrn_max_pool2d` / :class:`ReLULRNMaxPool2d`: the three fused, as after conv1 and conv2.
 """
 
-from ._utils import BACKENDS
+from ._dispatch import BACKENDS
 from .fused import ReLULRNMaxPool2d, relu_lrn_max_pool2d
 from .lrn import LocalResponseNorm, lrn
 from .maxpool import MaxPool2d, max_pool2d

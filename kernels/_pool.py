@@ -9,7 +9,8 @@ from typing import NamedTuple
 
 import torch
 
-from ._utils import tl, to_acc, triton
+from ._triton import tl, triton
+from ._utils import to_acc
 
 
 class PoolGeometry(NamedTuple):

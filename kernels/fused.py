@@ -26,29 +26,11 @@ from __future__ import annotations
 import torch
 
 from . import reference
+from ._dispatch import check_float_tensor, check_same_device, resolve_backend, vmap_folding_batch
 from ._pool import PoolGeometry, argmax_dtype, decode_nchw, gather_pool_grad, is_channels_last, pool_geometry
-from ._utils import (
-    check_float_tensor,
-    check_lrn_hyper,
-    check_same_device,
-    flat_block,
-    flat_offsets,
-    lrn_denominator,
-    pow_neg,
-    relu,
-    resolve_backend,
-    ring_push,
-    ring_row,
-    spatial_block,
-    spatial_tile,
-    split_beta,
-    take_max,
-    tl,
-    to_acc,
-    triton,
-    vmap_folding_batch,
-)
-from .lrn import LRNFunction
+from ._triton import tl, triton
+from ._utils import flat_block, flat_offsets, relu, ring_push, ring_row, spatial_block, spatial_tile, take_max, to_acc
+from .lrn import LRNFunction, check_lrn_hyper, lrn_denominator, pow_neg, split_beta
 from .maxpool import gather_at_maxima, scatter_to_maxima
 
 __all__ = ["relu_lrn_max_pool2d", "ReLULRNMaxPool2d", "ReLULRNMaxPool2dFunction"]

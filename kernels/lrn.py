@@ -33,27 +33,102 @@ write and read.
 
 from __future__ import annotations
 
+import math
+import numbers
+import struct
+
 import torch
 
 from . import reference
-from ._utils import (
-    check_float_tensor,
-    check_lrn_hyper,
-    check_same_device,
-    pow_neg,
-    resolve_backend,
-    ring_push,
-    ring_row,
-    spatial_block,
-    spatial_tile,
-    split_beta,
-    tl,
-    to_acc,
-    triton,
-    vmap_folding_batch,
-)
+from ._dispatch import check_float_tensor, check_same_device, resolve_backend, vmap_folding_batch
+from ._triton import tl, triton
+from ._utils import relu, ring_push, ring_row, spatial_block, spatial_tile, to_acc
 
 __all__ = ["lrn", "LocalResponseNorm", "LRNFunction", "lrn_forward", "lrn_backward"]
+
+
+# ----------------------------------------------------------------------------------------------- LRN's pieces, shared
+# with the fused ReLU -> LRN -> max-pool kernel
+
+
+def split_beta(beta: float) -> float:
+    """beta rounded to fp32 and then to 16 significant bits: ``beta_hi`` for ``pow_neg``.
+
+    16 bits times an 8-bit exponent fit fp32's 24-bit significand, so the kernel's beta_hi * e is exact.
+    """
+    (bits,) = struct.unpack("<I", struct.pack("<f", beta))
+    (beta_hi,) = struct.unpack("<f", struct.pack("<I", bits & 0xFFFFFF00))
+    return beta_hi
+
+
+@triton.jit
+def pow_neg(s, beta, beta_hi, ACC_FP64: tl.constexpr):
+    """s^(-beta) for s >= 0 (inf at 0, 0 at inf, NaN kept), within a few ulp at any magnitude of s.
+
+    ``exp2(-beta * log2(s))`` alone (libdevice's pow is not available in Triton's interpreter) is off by
+    |beta log2 s| * 2^-24 relatively, 3e-6 at s ~ 1e18, where the LRN gradient's two terms cancel. So in fp32
+    s = m 2^e with m in [1, 2), beta = beta_hi + beta_lo with beta_hi (``split_beta``) short enough to make
+    t = -beta_hi e exact, and
+
+        s^-beta = 2^floor(t) * 2^((t - floor(t)) - beta_lo e - beta log2 m)
+
+    where the second exponent is small and its rounding error is ~1e-7 absolute. fp64 needs no such care.
+    """
+    if ACC_FP64:
+        return tl.exp2(-beta * tl.log2(s))
+    else:
+        bits = s.to(tl.int32, bitcast=True)
+        e = (((bits >> 23) & 0xFF) - 127).to(tl.float32)
+        m = ((bits & 0x007FFFFF) | 0x3F800000).to(tl.float32, bitcast=True)
+        beta_lo = beta - beta_hi
+        t = -beta_hi * e
+        t_int = tl.floor(t)
+        fine = tl.exp2(((t - t_int) - beta_lo * e) - beta * tl.log2(m)) * tl.exp2(t_int)
+        normal = (s >= 1.1754943508222875e-38) & (s <= 3.4028234663852886e38)  # not 0, subnormal, inf or NaN
+        return tl.where(normal, fine, tl.exp2(-beta * tl.log2(s)))
+
+
+def check_lrn_hyper(size, alpha, beta, k) -> None:
+    """The LRN hyper-parameters: an integer window size and finite alpha, beta, k that give a positive base."""
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+        raise ValueError(f"lrn: size must be an integer >= 1 (channels in the window), got {size!r}")
+    for name, value in (("alpha", alpha), ("beta", beta), ("k", k)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise ValueError(f"lrn: {name} must be a finite real number, got {value!r}")
+    if alpha < 0:
+        raise ValueError(f"lrn: alpha must be >= 0, got {alpha!r}")
+    if k < 0:
+        raise ValueError(f"lrn: k must be >= 0 (a negative k can make the base negative), got {k!r}")
+    if k == 0 and alpha == 0:
+        raise ValueError("lrn: k must be > 0 when alpha is 0, otherwise every output is 0 / 0")
+
+
+@triton.jit
+def lrn_denominator(
+    x_base,  # pointers to channel 0 of this tile, (BLOCK_HW,)
+    c,  # channel whose window is summed (may lie outside [0, C): then s = k)
+    C,
+    stride_xc,
+    in_bounds,  # (BLOCK_HW,) spatial positions inside the plane
+    alpha,
+    k,
+    SIZE: tl.constexpr,
+    ACC_FP64: tl.constexpr,
+    RELU: tl.constexpr = False,  # a = max(x, 0): the fused ReLU -> LRN -> pool kernel
+):
+    """s_c = k + sum_{j in window(c)} (alpha a_j) a_j, read channel by channel (the fused kernel's random access)."""
+    sum_sq = to_acc(tl.zeros(in_bounds.shape, tl.float32), ACC_FP64)
+    for d in tl.static_range(SIZE):
+        j = c - SIZE // 2 + d
+        a_j = tl.load(x_base + tl.cast(j, tl.int64) * stride_xc, mask=in_bounds & (j >= 0) & (j < C), other=0.0)
+        a_j = to_acc(a_j, ACC_FP64)
+        if RELU:
+            a_j = relu(a_j)
+        sum_sq += (alpha * a_j) * a_j
+    return k + sum_sq
+
+
+# ----------------------------------------------------------------------------------------------- the kernels
 
 
 @triton.jit

@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ._dispatch import check_float_tensor, check_same_device, resolve_backend, vmap_folding_batch
 from ._pool import (
     PoolGeometry,
     argmax_dtype,
@@ -33,18 +34,8 @@ from ._pool import (
     is_channels_last,
     pool_geometry,
 )
-from ._utils import (
-    check_float_tensor,
-    check_same_device,
-    flat_block,
-    flat_offsets,
-    resolve_backend,
-    take_max,
-    tl,
-    to_acc,
-    triton,
-    vmap_folding_batch,
-)
+from ._triton import tl, triton
+from ._utils import flat_block, flat_offsets, take_max, to_acc
 
 __all__ = ["max_pool2d", "MaxPool2d", "MaxPool2dFunction", "max_pool2d_forward", "max_pool2d_backward"]
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from . import testing
-from ._utils import check_float_tensor
+from ._dispatch import check_float_tensor
 from .gpu_compile import ARCHS, compile_for_gpus
 from .reference import lrn_window
 

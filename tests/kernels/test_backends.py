@@ -12,25 +12,25 @@ def _fake_cuda_tensor():
 
 
 def test_a_gpu_older_than_sm75_runs_the_pytorch_path_and_says_why_once(monkeypatch):
-    from kernels import _utils
+    from kernels import _dispatch, _triton
 
-    monkeypatch.setattr(_utils, "HAS_TRITON", True)
+    monkeypatch.setattr(_triton, "HAS_TRITON", True)
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (6, 0))
-    monkeypatch.setattr(_utils, "_warned", set())
+    monkeypatch.setattr(_dispatch, "_warned", set())
     with pytest.warns(UserWarning, match="this GPU is sm_60, older than the sm_75 that Triton's kernels need, so the "
                       "PyTorch versions run instead"):  # fmt: skip
-        assert _utils.resolve_backend("auto", _fake_cuda_tensor(), "lrn") == "torch"
+        assert _dispatch.resolve_backend("auto", _fake_cuda_tensor(), "lrn") == "torch"
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # said once, not at every call
-        assert _utils.resolve_backend("auto", _fake_cuda_tensor(), "lrn") == "torch"
+        assert _dispatch.resolve_backend("auto", _fake_cuda_tensor(), "lrn") == "torch"
     with pytest.raises(RuntimeError, match="lrn: backend='triton' cannot run here: this GPU is sm_60"):
-        _utils.resolve_backend("triton", _fake_cuda_tensor(), "lrn")
+        _dispatch.resolve_backend("triton", _fake_cuda_tensor(), "lrn")
 
 
 @pytest.mark.parametrize("capability", [(7, 5), (8, 0), (9, 0)])
 def test_sm75_and_newer_run_triton(monkeypatch, capability):
-    from kernels import _utils
+    from kernels import _dispatch, _triton
 
-    monkeypatch.setattr(_utils, "HAS_TRITON", True)
+    monkeypatch.setattr(_triton, "HAS_TRITON", True)
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
-    assert _utils.resolve_backend("auto", _fake_cuda_tensor(), "lrn") == "triton"
+    assert _dispatch.resolve_backend("auto", _fake_cuda_tensor(), "lrn") == "triton"

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from kernels import _compat
-from kernels._utils import HAS_TRITON, interpreter_enabled, triton
+from kernels._triton import HAS_TRITON, interpreter_enabled, triton
 
 pytestmark = pytest.mark.skipif(not HAS_TRITON, reason="triton is not installed")
 
