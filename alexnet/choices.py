@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields
 
 # cifar-alexnet-grouped: the same network as cifar-alexnet on one device, in the grouped-convolution form.
 # cuda-convnet-*: cuda-convnet's CIFAR-10 networks (alexnet/cuda_convnet.py), on 24x24 crops, trained with their own
-# recipe by alexnet/experiments/lrn_overlap.py (python -m alexnet lrn-overlap), not by `train`.
+# recipe by alexnet/experiments/lrn_overlap/ (python -m alexnet lrn-overlap), not by `train`.
 CUDA_CONVNET_MODELS = ("cuda-convnet-13pct", "cuda-convnet-13pct+lrn", "cuda-convnet-13pct-nonoverlap",
                        "cuda-convnet-11pct")  # fmt: skip
 MODELS = ("alexnet", "cifar-alexnet", "cifar-alexnet-grouped", "four-layer", *CUDA_CONVNET_MODELS)

@@ -123,8 +123,8 @@ def export(
     """
     from .checkpoint import read_checkpoint
     from .files import atomic_save, save_json
+    from .metrics import evaluate
     from .model import ModelSpec
-    from .train import evaluate
 
     folder = Path(folder) if folder is not None else WEIGHTS_DIR
     pt, manifest_path = folder / f"{name}.pt", folder / f"{name}.json"

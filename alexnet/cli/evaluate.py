@@ -33,7 +33,7 @@ def add_evaluate(sub) -> None:
 
 def cmd_evaluate(args) -> int:
     from ..data import load_datasets
-    from ..train import evaluate
+    from ..metrics import evaluate
 
     check_device(args.device)
     if args.weights is not None:
@@ -87,7 +87,7 @@ def _evaluate_weights(args) -> int:
     """evaluate --weights NAME: the shipped model on --data's validation images, with its own preprocessing."""
     from ..data import load_datasets
     from ..hub import get_weights
-    from ..train import evaluate
+    from ..metrics import evaluate
 
     if args.mean is not None:
         raise UsageError("--mean: shipped weights come with their own preprocessing (leave --mean out)")

@@ -155,7 +155,7 @@ def test_a_killed_sweep_resumes_without_rerunning_finished_runs(tmp_path, monkey
         trained.append((activation, lr, seed))
         return original(recipe, activation, lr, seed, *args, **kwargs)
 
-    monkeypatch.setattr(figure1, "train_run", counting)
+    monkeypatch.setattr(figure1.search, "train_run", counting)
     resumed = figure1.run_search(settings, images, labels, tmp_path, resume=True, progress=False)
     assert trained == [(dropped["activation"], dropped["lr"], dropped["seed"])]
     assert len(resumed["runs"]) == len(results["runs"]) + 1
@@ -209,7 +209,7 @@ def test_a_run_killed_mid_way_continues_from_its_last_epoch(tmp_path, monkeypatc
     inputs = recipes.input_statistics(images, recipe)
     straight = figure1.train_run(recipe, "tanh", 0.002, 0, images, labels, inputs, settings)
     state = tmp_path / "state.pt"
-    original, calls = figure1.layer_statistics, []
+    original, calls = figure1.search.layer_statistics, []
 
     def dies_in_epoch_three(*args, **kwargs):
         calls.append(1)
@@ -217,10 +217,10 @@ def test_a_run_killed_mid_way_continues_from_its_last_epoch(tmp_path, monkeypatc
             raise KeyboardInterrupt  # killed after epoch 3's training, before its state was saved
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(figure1, "layer_statistics", dies_in_epoch_three)
+    monkeypatch.setattr(figure1.search, "layer_statistics", dies_in_epoch_three)
     with pytest.raises(KeyboardInterrupt):
         figure1.train_run(recipe, "tanh", 0.002, 0, images, labels, inputs, settings, state_path=state)
-    monkeypatch.setattr(figure1, "layer_statistics", original)
+    monkeypatch.setattr(figure1.search, "layer_statistics", original)
     assert len(torch.load(state, weights_only=True)["engine"]["records"]) == 2
     resumed = figure1.train_run(recipe, "tanh", 0.002, 0, images, labels, inputs, settings, state_path=state)
     assert [e["train_error"] for e in resumed["epochs"]] == [e["train_error"] for e in straight["epochs"]]

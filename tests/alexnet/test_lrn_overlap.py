@@ -230,7 +230,7 @@ def test_the_study_writes_results_refuses_to_overwrite_and_resumes(tmp_path):
 
 def test_the_study_runs_seed_by_seed_and_the_long_schedule_last(tmp_path, monkeypatch):
     ran = []
-    monkeypatch.setattr(study, "train_run", lambda variant, seed, *a, **k: ran.append((variant, seed)) or dict(
+    monkeypatch.setattr(study.study, "train_run", lambda variant, seed, *a, **k: ran.append((variant, seed)) or dict(
         variant=variant, seed=seed, finished=True, history=[], wall_s=0.0))  # fmt: skip
     study.run_study(_tiny_data(), tmp_path, plan=study.PLAN, progress=False)
     assert ran[:4] == [("13pct", 0), ("13pct+lrn", 0), ("13pct-nonoverlap", 0), ("13pct", 1)]
@@ -239,7 +239,7 @@ def test_the_study_runs_seed_by_seed_and_the_long_schedule_last(tmp_path, monkey
 
 def test_a_resumed_study_finishes_the_run_it_began_before_starting_a_new_one(tmp_path, monkeypatch):
     ran = []
-    monkeypatch.setattr(study, "train_run", lambda variant, seed, *a, **k: ran.append((variant, seed)) or dict(
+    monkeypatch.setattr(study.study, "train_run", lambda variant, seed, *a, **k: ran.append((variant, seed)) or dict(
         variant=variant, seed=seed, finished=True, history=[], wall_s=0.0))  # fmt: skip
     begun = dict(variant="13pct-nonoverlap", seed=1, finished=False, history=[], wall_s=1.0)
     done = {f"{v}:0": dict(variant=v, seed=0, finished=True, history=[], wall_s=1.0) for v, _ in study.PLAN[:3]}
@@ -280,7 +280,7 @@ def test_a_run_begun_in_one_memory_format_continues_in_it(tmp_path, monkeypatch)
         formats[f"{variant}:{seed}"] = memory_format
         return dict(variant=variant, seed=seed, finished=True, history=[], wall_s=0.0)
 
-    monkeypatch.setattr(study, "train_run", fake_run)
+    monkeypatch.setattr(study.study, "train_run", fake_run)
     begun = dict(variant="13pct", seed=0, epochs=160, history=[{}], finished=False, wall_s=1.0)  # no format: NCHW
     study.save(dict(schema=study.SCHEMA, runs={"13pct:0": begun}, environment={}, epochs_override=None),
                tmp_path / "results.json")  # fmt: skip

@@ -10,8 +10,9 @@ import torch
 
 from alexnet import data
 from alexnet.checkpoint import read_checkpoint
+from alexnet.metrics import topk_errors
 from alexnet.model import FourLayerCNN, ModelSpec
-from alexnet.train import TrainConfig, Trainer, topk_errors
+from alexnet.train import TrainConfig, Trainer
 
 from .conftest import CIFAR_ZIP, needs_cifar
 
