@@ -16,19 +16,23 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-lab: $(STAMP) notebook-filter
+lab: notebook-filter
 	$(BIN)/jupyter lab labs/ $(ROOT_FLAG)
 
-# JupyterLab autosaves outputs into the notebooks; this git filter (see .gitattributes) strips them from what git
-# sees, so a student's clone stays clean. Only inside a git checkout; harmless to run twice.
-notebook-filter:
+# JupyterLab autosaves outputs into the notebooks; nbstripout, installed as this clone's git filter (the attribute
+# is in .gitattributes), strips them from what git sees, so a student's Run All leaves `git diff` clean. Besides
+# its defaults (outputs, counts, widget state, cell ids, timings) it drops what differs between Python builds.
+NOTEBOOK_EXTRA_KEYS := metadata.language_info.codemirror_mode metadata.language_info.file_extension \
+  metadata.language_info.mimetype metadata.language_info.nbconvert_exporter metadata.language_info.pygments_lexer \
+  metadata.language_info.version
+notebook-filter: $(STAMP)
 	@if git rev-parse --git-dir >/dev/null 2>&1; then \
-	  git config filter.nbstrip.clean "python3 tools/strip_notebook.py" && \
-	  git config filter.nbstrip.smudge cat; fi
+	  $(BIN)/nbstripout --install && \
+	  git config filter.nbstripout.extrakeys "$(NOTEBOOK_EXTRA_KEYS)"; fi
 
-# Strip outputs from the notebooks in place (what the filter does for git, for the files themselves).
-clean-notebooks:
-	python3 tools/strip_notebook.py labs/*.ipynb
+# Strip the notebooks themselves (what the filter does for git).
+clean-notebooks: $(STAMP)
+	$(BIN)/nbstripout --extra-keys "$(NOTEBOOK_EXTRA_KEYS)" labs/*.ipynb
 
 # The browser test drives JupyterLab in headless Chromium; install Debian's chromium when we can (root with
 # apt-get), otherwise that one test is skipped with a note.

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from .test_notebooks import STRIP
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -31,6 +33,9 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+SERVED = {}  # the folder the server's notebooks are in (copies of labs/)
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +66,7 @@ def lab_url(tmp_path_factory):
     labs = tmp_path_factory.mktemp("labs")
     for notebook in (ROOT / "labs").glob("*.ipynb"):
         shutil.copy(notebook, labs / notebook.name)
+    SERVED["labs"] = labs
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
            f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={labs}",
            "--LabApp.expose_app_in_browser=True", "--ServerApp.open_browser=False", "--allow-root",
@@ -187,5 +193,18 @@ def test_training_notebook_runs_in_a_browser_and_its_buttons_work(lab_url):
             assert "epoch" in text and "step" in text
             assert "paused" in text or "stopped" in text
             page.locator("button.jupyter-button", has_text="Stop").first.click()
+            # Saved with everything JupyterLab writes after a Run All, the notebook is, to git's filter, the
+            # committed one: a student's clone stays clean.
+            saved = SERVED["labs"] / "02_train_alexnet.ipynb"
+            before = saved.stat().st_mtime_ns
+            page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
+            deadline = time.time() + 60
+            while saved.stat().st_mtime_ns == before and time.time() < deadline:
+                time.sleep(0.5)
+            text = saved.read_text(encoding="utf-8")
+            committed = (ROOT / "labs" / "02_train_alexnet.ipynb").read_text(encoding="utf-8")
+            assert text != committed, "JupyterLab did not save the run"
+            stripped = subprocess.run(STRIP, input=text, text=True, capture_output=True, check=True).stdout
+            assert stripped == committed
         finally:
             browser.close()
