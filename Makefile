@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test install browser clean clean-notebooks notebook-filter bench gpu-check lint oldest
+.PHONY: lab test install browser clean clean-notebooks notebook-filter bench gpu-check lint oldest docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ browser:
 TEST_WORKERS ?= auto
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+
+# Every number from a results file in README.md, docs/ and the notebooks' markdown (tools/render_docs.py).
+docs: $(STAMP)
+	$(BIN)/python tools/render_docs.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_lrn.py

@@ -1,0 +1,232 @@
+"""Write every number that comes from a results file into README.md, docs/*.md and the notebooks' markdown.
+
+    python tools/render_docs.py            # rewrite the generated regions (make docs)
+    python tools/render_docs.py --check    # exit 1 naming the files that regenerating would change
+
+A generated region is ``<!-- gen:NAME -->...<!-- /gen -->``, inline (a number in a sentence) or around a table;
+HTML comments do not show in rendered Markdown. NAME is a key of :func:`values`, computed from the committed
+results files alone (``benchmarks/results/``, the shipped weights' manifest); the text between the markers is
+replaced by its value, the prose around it is the author's. A region whose NAME is unknown is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+RESULTS = ROOT / "benchmarks" / "results"
+REGION = re.compile(r"<!-- gen:(?P<name>[\w.+-]+) -->(?P<body>.*?)<!-- /gen -->", re.S)
+FIGURE1_RECIPES = ("cuda-convnet", "standardized", "standardized-rescaled", "scaled-tanh")
+
+
+def pages() -> list[Path]:
+    """Every file with generated regions: the README, the docs and the notebooks."""
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "labs").glob("*.ipynb"))]
+
+
+def _listed(values: list[str], last: str = " and ") -> str:
+    """``a, b and c``."""
+    return ", ".join(values[:-1]) + last + values[-1] if len(values) > 1 else values[0]
+
+
+def _points(value: float, digits: int = 1) -> str:
+    return f"{value * 100:+.{digits}f}"
+
+
+def figure1_values() -> dict[str, str]:
+    from alexnet.experiments import figure1
+
+    results = [figure1.load(RESULTS / "relu_vs_tanh" / f"results-{name}.json") for name in FIGURE1_RECIPES]
+    out = {"figure1.recipes": figure1.recipes_table(results)}
+    for name, result, row in zip(FIGURE1_RECIPES, results, figure1.recipes_table(results).splitlines()[2:]):
+        out[f"figure1.runs.{name}"] = figure1.markdown_table(result)
+        out[f"figure1.ratio.{name}"] = row.split(" | ")[4]  # e.g. **5.6x** (5.5-6.3, 3 seeds)
+    return out
+
+
+def shipped_values() -> dict[str, str]:
+    meta = json.loads((ROOT / "alexnet" / "weights" / "cifar-alexnet-cifar10.json").read_text())
+    runs = json.loads((RESULTS / "figure3" / "colour-specificity-runs.json").read_text())
+    split = sum(runs["split"].values())
+    return {"weights.top1": f"**{meta['val_top1_err']:.2%}**",
+            "figure3.split": f"(p < {runs['alpha']:g}) in **{split} of {len(runs['split'])}**"}  # fmt: skip
+
+
+def lrn_overlap_values() -> dict[str, str]:
+    from alexnet.cuda_convnet import CudaConvnetCIFAR
+    from alexnet.experiments import lrn_overlap
+    from alexnet.model import count_parameters
+
+    results = lrn_overlap.load(RESULTS / "lrn_overlap" / "results.json")
+    runs = results["runs"]
+    out = {
+        "lrn.summary": lrn_overlap.markdown_summary(results, lrn_overlap.PLAN).split("\n\nDevice")[0],
+        "lrn.runs": lrn_overlap.runs_table(results, lrn_overlap.PLAN),
+        "lrn.curves": lrn_overlap.curve_table(results),
+        "lrn.curves-11pct": lrn_overlap.curve_table(results, schedule="11pct"),
+    }
+    for row in lrn_overlap.summary(results):
+        if row["seeds_finished"]:
+            out[f"lrn.median.{row['variant']}"] = f"**{row['multiview']['median']:.1%}**"
+    pairs = {"lrn": ("13pct", "13pct+lrn"), "overlap": ("13pct-nonoverlap", "13pct"), "11pct": ("13pct", "11pct")}
+    for name, (base, other) in pairs.items():
+        for which in ("multiview", "centre", "gap"):
+            compared = lrn_overlap.compare(results, base, other, which)
+            out[f"lrn.{name}.{which}"] = f"**{_points(compared['mean'])} points**"
+            out[f"lrn.{name}.{which}.2"] = f"**{_points(compared['mean'], 2)} points**"
+            each = [_points(d, 2) for d in compared["differences"]]
+            out[f"lrn.{name}.{which}.seeds"] = _listed(each)
+            out[f"lrn.{name}.{which}.seeds-commas"] = ", ".join(each)
+
+    def per_seed(variant, value):
+        return [value(runs[f"{variant}:{seed}"]) for seed in range(3)]
+
+    def train(run):
+        return run["history"][-1]["train_error"]
+
+    def view_gain(run):
+        return f"{(run['final_test_error']['centre'] - run['final_test_error']['multiview']) * 100:.1f}"
+
+    for variant in ("13pct", "13pct+lrn", "13pct-nonoverlap"):
+        out[f"lrn.train.{variant}"] = _listed([f"{t:.1%}" for t in per_seed(variant, train)])
+        out[f"lrn.views.{variant}"] = _listed(per_seed(variant, view_gain))
+    for variant in ("13pct", "13pct+lrn", "13pct-nonoverlap"):
+        finals = per_seed(variant, lambda run: run["final_test_error"])
+        out[f"lrn.centre.{variant}"] = _listed([f"{f['centre']:.1%}" for f in finals])
+        out[f"lrn.multiview.{variant}"] = _listed([f"{f['multiview']:.1%}" for f in finals])
+        gaps = per_seed(variant, lambda run: run["final_test_error"]["centre"] - run["history"][-1]["train_error"])
+        out[f"lrn.gap.{variant}"] = _listed([f"{g * 100:.1f}" for g in gaps])
+        at_100 = per_seed(variant, lambda run: run["history"][99]["val_error"])  # the end of the first phase
+        out[f"lrn.val100.{variant}"] = _listed([f"{v:.1%}" for v in at_100])
+    more = [f"{(a - b) * 100:.1f}" for a, b in zip(per_seed("13pct+lrn", train), per_seed("13pct", train))]
+    out["lrn.lrn.more-training-error"] = _listed(more)
+    val = {v: per_seed(v, lambda run: run["history"][99]["val_error"]) for v in ("13pct+lrn", "13pct")}
+    out["lrn.lrn.val-lead"] = _listed([_points(a - b, 2) for a, b in zip(val["13pct+lrn"], val["13pct"])])
+
+    run, base = runs["11pct:0"], runs["13pct:0"]
+    final, last, h = run["final_test_error"], run["history"][-1], run["history"]
+    out["lrn.11pct.finals"] = f"{final['centre']:.1%} centre crop and {final['multiview']:.1%} multiview"
+    out["lrn.11pct.train"] = f"{last['train_error']:.1%}"
+    diffs = {which: lrn_overlap.compare(results, "13pct", "11pct", which)["mean"] * 100
+             for which in ("multiview", "centre", "gap")}  # fmt: skip
+    out["lrn.11pct.readme"] = f"**{final['multiview']:.1%}** multiview, {diffs['multiview']:+.1f} points against 13pct"
+    out["lrn.11pct.readme-gap"] = f"{diffs['gap']:+.1f} points"
+    out["lrn.11pct.lower"] = (f"{-diffs['multiview']:.1f} points lower multiview than `13pct` on the same seed "
+                              f"({-diffs['centre']:.1f} points on the centre crop)")  # fmt: skip
+    gaps = [(r["test_error"] - r["train_error"]) * 100 for r in (last, base["history"][-1])]
+    out["lrn.11pct.gaps"] = "train-test gap {:.1f} against {:.1f} points".format(*gaps)
+    late = [r["test_error"] for r in h[400:500]]
+    out["lrn.11pct.epoch160"] = f"{h[159]['test_error']:.1%}"
+    out["lrn.11pct.epoch500"] = f"{h[499]['test_error']:.1%} (epoch 500, within {min(late):.1%}"[:-1] + (
+        f"-{max(late):.1%} over epochs 401-500)")  # fmt: skip
+    out["lrn.11pct.drops"] = f"{h[509]['test_error']:.1%} (epoch 510) and {h[519]['test_error']:.1%}"
+    out["lrn.11pct.train-drop"] = f"{h[499]['train_error']:.1%} to {last['train_error']:.1%}"
+    views = [(f["centre"] - f["multiview"]) * 100 for f in (final, base["final_test_error"])]
+    out["lrn.11pct.views"] = "{:.1f} points over the centre crop, against {:.1f}".format(*views)
+    out["lrn.11pct.above-11"] = f"{final['multiview'] * 100 - 11:.1f}"
+    out["lrn.readme"] = _readme_row(results, out)
+    out["lrn.findings"] = _findings(out)
+    params = count_parameters(CudaConvnetCIFAR("11pct")) / count_parameters(CudaConvnetCIFAR("13pct"))
+    epochs = len(h) / len(base["history"])
+    out["lrn.11pct.params"] = f"{params:.1f}"
+    out["lrn.11pct.epochs"] = f"{epochs:.2f}"
+    return out
+
+
+def _readme_row(results: dict, out: dict[str, str]) -> str:
+    """The README's LRN/overlap cell: each variant's multiview error and the paired differences, in one breath."""
+    from alexnet.experiments import lrn_overlap
+
+    runs = results["runs"]
+    seeds = {row["variant"]: row["seeds_finished"] for row in lrn_overlap.summary(results)}
+    epochs = {v: len(runs[f"{v}:0"]["history"]) for v in ("13pct", "11pct")}
+    return (
+        f"fp32, multiview test error, median of {seeds['13pct']} seeds, {epochs['13pct']} epochs: 13pct "
+        f"{out['lrn.median.13pct']} (cuda-convnet: 12.6%), with LRN {out['lrn.median.13pct+lrn']}, without overlap "
+        f"(2x2 pools) {out['lrn.median.13pct-nonoverlap']}; the published 11pct net ({seeds['11pct']} seed, "
+        f"{epochs['11pct']} epochs) {out['lrn.median.11pct']}. Paired by seed: LRN changes the multiview error by "
+        f"{out['lrn.lrn.multiview']} and the train-test gap by {out['lrn.lrn.gap']} (a regularizer; the paper has 2 "
+        f"points lower), overlap by {out['lrn.overlap.multiview']} and {out['lrn.overlap.gap']}, the 11pct net "
+        f"against 13pct by {out['lrn.11pct.multiview']} and {out['lrn.11pct.gap']}"
+    )
+
+
+def _findings(out: dict[str, str]) -> str:
+    """Notebook 5's findings: each claim's paired differences (mean, then per seed), against the paper's."""
+    rows = [("LRN: `13pct+lrn` - `13pct`", "lrn", "2 points lower (13% -> 11%)"),
+            ("overlap: `13pct` - `13pct-nonoverlap`", "overlap", "lower, and harder to overfit"),
+            ("published pair: `11pct` - `13pct`, seed 0", "11pct", "2 points lower (13% -> 11%)")]  # fmt: skip
+    lines = ["| paired difference, points | the paper | multiview | centre crop | train-test gap |",
+             "| --- | --- | --- | --- | --- |"]  # fmt: skip
+    for label, name, paper in rows:
+        cells = [f"{out[f'lrn.{name}.{which}']} ({out[f'lrn.{name}.{which}.seeds-commas']})"
+                 for which in ("multiview", "centre", "gap")]  # fmt: skip
+        lines.append(f"| {label} | {paper} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def values() -> dict[str, str]:
+    """Every generated value by name, from the committed results files."""
+    return {**figure1_values(), **shipped_values(), **lrn_overlap_values()}
+
+
+def render(text: str, known: dict[str, str], where: str) -> str:
+    """``text`` with every generated region's body replaced by its value."""
+
+    def fill(match: re.Match) -> str:
+        name = match["name"]
+        if name not in known:
+            raise SystemExit(f"error: {where}: no value named {name!r} (tools/render_docs.py's values())")
+        body = known[name]
+        if "\n" in match["body"] or "\n" in body:  # a block (a table): on lines of its own
+            body = f"\n{body}\n"
+        return f"<!-- gen:{name} -->{body}<!-- /gen -->"
+
+    return REGION.sub(fill, text)
+
+
+def render_file(path: Path, known: dict[str, str]) -> str:
+    """The file's new text (a notebook's markdown cells rendered, its JSON written as nbformat writes it)."""
+    text = path.read_text()
+    if path.suffix != ".ipynb":
+        return render(text, known, str(path.relative_to(ROOT)))
+    import nbformat
+
+    notebook = nbformat.reads(text, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            cell.source = render(cell.source, known, str(path.relative_to(ROOT)))
+    return nbformat.writes(notebook) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file is out of date")
+    args = parser.parse_args(argv)
+    known = values()
+    stale = []
+    for path in pages():
+        old = path.read_text()
+        if not REGION.search(old):
+            continue
+        new = render_file(path, known)
+        if new != old:
+            stale.append(path.relative_to(ROOT))
+            if not args.check:
+                path.write_text(new)
+    if args.check:
+        for path in stale:
+            print(f"out of date: {path} (run make docs)")
+        return 1 if stale else 0
+    print(f"rewrote {', '.join(map(str, stale))}" if stale else "every generated region is up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
