@@ -95,8 +95,8 @@ def spatial_block(num_spatial: int, device: torch.device, rings: int = 1) -> tup
     Such a kernel keeps ``rings`` register rings of (next power of two >= size) x BLOCK values, so the block is
     sized by what fits in registers without spilling (ptxas, sm_80/sm_90, see benchmarks/kernel_report.py): 512
     positions for one ring (4 per thread at 4 warps: 32 registers of ring; at 1024 the fp16 forward spills), 256
-    for three (the backward kernels), one position per thread (8 warps): at two per thread (4 warps) the LRN
-    backward spilled 8 bytes on sm_80 under the ptxas of Triton 3.6 (CUDA 12.8), though not under 3.8's. AlexNet's
+    for three (the backward kernels), one position per thread (8 warps), because at two per thread (4 warps) the
+    LRN backward spills 8 bytes on sm_80 with the ptxas of the oldest Triton the lab supports (3.6). AlexNet's
     55x55 = 3025 planes still give N * 12 programs. The interpreter pays per program, not per element, so on the
     CPU the whole plane goes in one program (up to 16K elements).
     """

@@ -1,9 +1,11 @@
 """environment.yml installs what pyproject.toml declares, and the Makefile/CI entry points exist."""
 
 import re
+import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 if sys.version_info >= (3, 11):
@@ -112,3 +114,20 @@ def test_the_project_speaks_only_of_itself():
             if _NOT_ABOUT_THE_LAB.search(_SESSION_APIS.sub("", line)):
                 found.append(f"{name}:{number}: {line.strip()[:100]}")
     assert not found, "say what the lab does, not who ran it where:\n" + "\n".join(found)
+
+
+def test_a_long_runs_state_beside_committed_results_is_never_committed():
+    """The resumable state of a Figure 1 sweep or an LRN/overlap run written into benchmarks/results/ (where
+    --resume continues the committed studies) is ignored by git: results files and figures only."""
+    import shutil
+
+    from alexnet.experiments import figure1, lrn_overlap
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    results = ROOT / "benchmarks" / "results"
+    states = [figure1.run_state_path(figure1.result_paths(results / "relu_vs_tanh", "cuda-convnet")[0]),
+              lrn_overlap.run_state_path(results / "lrn_overlap", "11pct", 0)]  # fmt: skip
+    kept = [results / "relu_vs_tanh" / "results-cuda-convnet.json", results / "lrn_overlap" / "results.json"]
+    run = subprocess.run(["git", "check-ignore", *map(str, states + kept)], cwd=ROOT, capture_output=True, text=True)
+    assert sorted(run.stdout.split()) == sorted(map(str, states))

@@ -31,6 +31,7 @@ from .search import (  # noqa: F401
     load,
     result_paths,
     run_search,
+    run_state_path,
     save,
     search_order,
     summarize,

@@ -220,7 +220,7 @@ def run_search(
             runs=runs, summary=summarize(runs, settings.target), wall_s=time.perf_counter() - start,
         )  # fmt: skip
 
-    state_path = path.with_name(f".{path.stem}.run-in-progress.pt") if path is not None else None
+    state_path = run_state_path(path) if path is not None else None
 
     def run(activation: str, lr: float, seed: int, stop_after: int | None = None) -> None:
         if any(_key(r) == (activation, lr, seed) for r in runs):
@@ -255,6 +255,11 @@ def _previous_runs(path: Path, settings: SearchSettings) -> list[dict]:
         changed = {k: (old[k], v) for k, v in settings.identity().items() if old[k] != v}
         raise ValueError(f"--resume: {path} was made with other settings {changed}; use another --out")
     return list(previous["runs"])
+
+
+def run_state_path(results: Path) -> Path:
+    """Where the run in progress keeps its state, beside the results file (a name .gitignore leaves out)."""
+    return results.with_name(f".{results.stem}.run-in-progress.pt")
 
 
 def result_paths(out: str | Path, recipe: str) -> tuple[Path, Path]:

@@ -52,4 +52,4 @@ from .report import (  # noqa: F401
     summary,
     summary_line,
 )
-from .study import PLAN, load, run_study, save, train_run  # noqa: F401
+from .study import PLAN, load, run_state_path, run_study, save, train_run  # noqa: F401

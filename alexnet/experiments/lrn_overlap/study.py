@@ -28,7 +28,7 @@ from .recipe import (
 
 def _run_key(variant: str, seed: int, epochs: int, memory_format: str = "contiguous") -> dict:
     key = dict(variant=variant, seed=seed, epochs=epochs)
-    if memory_format != "contiguous":  # keys of runs begun before the option existed stay as they were
+    if memory_format != "contiguous":  # contiguous runs' keys name no format: their committed states match
         key["memory_format"] = memory_format
     return key
 
@@ -158,7 +158,7 @@ def run_study(data: Data, out: str | Path, *, plan=PLAN, epochs: int | None = No
             results["runs"][name] = record
             save(results, path)
 
-        state = out / "state" / f"{variant}-seed{seed}.pt"
+        state = run_state_path(out, variant, seed)
         state.parent.mkdir(parents=True, exist_ok=True)
         begun = results["runs"].get(name)
         run_format = begun.get("memory_format", "contiguous") if begun else memory_format
@@ -170,6 +170,12 @@ def run_study(data: Data, out: str | Path, *, plan=PLAN, epochs: int | None = No
         plt.close(report.plot(results, out / "curves.png"))  # the curves of every run so far, beside the results
         done_now += 1
     return results
+
+
+def run_state_path(out: Path, variant: str, seed: int) -> Path:
+    """Where a run keeps its state until it finishes: ``out/state/`` (a folder .gitignore leaves out under
+    ``benchmarks/results/``)."""
+    return Path(out) / "state" / f"{variant}-seed{seed}.pt"
 
 
 def save(results: dict, path: str | Path) -> Path:
