@@ -47,7 +47,38 @@ def figure1_values() -> dict[str, str]:
     for name, result, row in zip(FIGURE1_RECIPES, results, figure1.recipes_table(results).splitlines()[2:]):
         out[f"figure1.runs.{name}"] = figure1.markdown_table(result)
         out[f"figure1.ratio.{name}"] = row.split(" | ")[4]  # e.g. **5.6x** (5.5-6.3, 3 seeds)
+        ratio, chosen = result["summary"]["ratio"], result["summary"]["activations"]
+        out[f"figure1.x.{name}"] = f"{ratio['median']:.1f}x"
+        out[f"figure1.range.{name}"] = f"{ratio['min']:.1f}-{ratio['max']:.1f}"
+        for activation in ("relu", "tanh"):
+            epochs = list(chosen[activation]["epochs_to_target"].values())
+            out[f"figure1.epochs.{name}.{activation}"] = ", ".join(map(str, epochs))
+            out[f"figure1.epochs-range.{name}.{activation}"] = f"{min(epochs)}-{max(epochs)}"
+        grid = result["settings"]["lrs"]["tanh"]
+        out[f"figure1.grid.{name}"] = f"{min(grid):g}-{max(grid):g}"
+    by_name = dict(zip(FIGURE1_RECIPES, results))
+    cc = by_name["cuda-convnet"]
+    saturated = [layers["conv1"]["saturated_fraction"] for run in cc["runs"]
+                 if run["activation"] == "tanh" and run["lr"] == cc["summary"]["activations"]["tanh"]["lr"]
+                 for layers in run["layers"]]  # fmt: skip
+    out["figure1.saturated"] = f"{min(saturated) * 100:.0f}-{max(saturated) * 100:.0f}%"
+    rescaled = by_name["standardized-rescaled"]
+    gaps = [abs(a - b) for activation in ("relu", "tanh")
+            for a, b in zip(_median_curve(cc, activation), _median_curve(rescaled, activation))]  # fmt: skip
+    out["figure1.rescaled-curves"] = f"{max(gaps) * 100:.1f} points"
+    first = figure1.load(RESULTS / "relu_vs_tanh" / "results-modern.json")["summary"]["ratio"]
+    out["figure1.first-ratio"] = f"{first['median']:.2f}x"
     return out
+
+
+def _median_curve(result: dict, activation: str) -> list[float]:
+    """The median training error per epoch over the seeds of an activation's chosen lr (as long as all ran)."""
+    import statistics
+
+    lr = result["summary"]["activations"][activation]["lr"]
+    runs = [run for run in result["runs"] if run["activation"] == activation and run["lr"] == lr]
+    length = min(len(run["epochs"]) for run in runs)
+    return [statistics.median(run["epochs"][i]["train_error"] for run in runs) for i in range(length)]
 
 
 def shipped_values() -> dict[str, str]:
@@ -56,6 +87,38 @@ def shipped_values() -> dict[str, str]:
     split = sum(runs["split"].values())
     return {"weights.top1": f"**{meta['val_top1_err']:.2%}**",
             "figure3.split": f"(p < {runs['alpha']:g}) in **{split} of {len(runs['split'])}**"}  # fmt: skip
+
+
+def figure3_values() -> dict[str, str]:
+    runs = json.loads((RESULTS / "figure3" / "colour-specificity-runs.json").read_text())
+    shipped = next(iter(json.loads((RESULTS / "figure3" / "colour-specificity-shipped-run.json").read_text())
+                        ["runs"].values()))  # fmt: skip
+    head = "| run | form | seed | column 0 mean | column 1 mean | difference | permutation p | validation top-1 error |"
+    lines = [head, "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    means, differences, p_values = [], [], []
+    for name, run in runs["runs"].items():
+        final = run["final"]
+        form = "two columns" if name.startswith("columns") else "grouped (one device)"
+        a, b = final["column_means"]
+        means += [a, b]
+        differences.append(abs(final["difference"]))
+        p_values.append(final["p_value"])
+        lines.append(f"| {name} | {form} | {name.split(':')[1]} | {a:.3f} | {b:.3f} | {differences[-1]:.3f} | "
+                     f"{final['p_value']:.3g} | {run['val_top1_err'][-1]:.1%} |")  # fmt: skip
+    count = len(runs["runs"])
+    below = sum(p < runs["alpha"] for p in p_values)
+    below_05 = sum(p < 0.05 for p in p_values)
+    a, b = shipped["final"]["column_means"]
+    return {
+        "figure3.table": "\n".join(lines),
+        "figure3.summary": (f"columns differ at p < {runs['alpha']:g} in {below} run{'s' * (below != 1)} of {count} "
+                            f"(p < 0.05 in {below_05} of {count}), by at most {max(differences):.2f} in mean "
+                            "specificity"),
+        "figure3.range": f"{min(means):.2f}-{max(means):.2f} after {runs['epochs']} epochs",
+        "figure3.shipped": f"ends at {a:.2f} vs {b:.2f} (p = {shipped['final']['p_value']:.2f}",
+        "figure3.shipped-short": f"{a:.2f} vs {b:.2f}, p = {shipped['final']['p_value']:.2f}",
+        "figure3.shipped-epochs": str(len(shipped["column_means"])),
+    }
 
 
 def lrn_overlap_values() -> dict[str, str]:
@@ -173,7 +236,7 @@ def _findings(out: dict[str, str]) -> str:
 
 def values() -> dict[str, str]:
     """Every generated value by name, from the committed results files."""
-    return {**figure1_values(), **shipped_values(), **lrn_overlap_values()}
+    return {**figure1_values(), **shipped_values(), **figure3_values(), **lrn_overlap_values()}
 
 
 def render(text: str, known: dict[str, str], where: str) -> str:
