@@ -82,10 +82,21 @@ def _median_curve(result: dict, activation: str) -> list[float]:
 
 
 def shipped_values() -> dict[str, str]:
+    import csv
+
     meta = json.loads((ROOT / "alexnet" / "weights" / "cifar-alexnet-cifar10.json").read_text())
+    with (RESULTS / "train" / "cifar-alexnet-cifar10-20-epochs-x86-64-cpu.csv").open() as f:
+        epochs = list(csv.DictReader(f))
+    drops = [int(e["epoch"]) for before, e in zip(epochs, epochs[1:]) if float(e["lr"]) < float(before["lr"])]
+    seconds = [e["seconds"] for e in meta["history"]]
     runs = json.loads((RESULTS / "figure3" / "colour-specificity-runs.json").read_text())
     split = sum(runs["split"].values())
     return {"weights.top1": f"**{meta['val_top1_err']:.2%}**",
+            "weights.plateaus": ", ".join(f"after epoch {d}" for d in drops),
+            "weights.seconds": (f"{meta['training_seconds']:,} s of training ({min(seconds):.0f} to "
+                                f"{max(seconds):.0f} s per epoch"),
+            "weights.curve": ", ".join(f"{e['val_top1_err'] * 100:.1f}" for e in meta["history"]) + "%",
+            "weights.measured": f"{meta['val_top1_err']:.2%} (top-5 {meta['val_top5_err']:.2%})",
             "figure3.split": f"(p < {runs['alpha']:g}) in **{split} of {len(runs['split'])}**"}  # fmt: skip
 
 
