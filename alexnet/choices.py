@@ -43,11 +43,12 @@ def default_init(model: str) -> str:
     return "paper" if model == "alexnet" else "modern"
 
 
-def model_for_data(data: str) -> tuple[str, str]:
-    """(model, why) for data when no model is named: the CIFAR-size AlexNet for small images."""
+def model_for_data(data: str, download: bool = False) -> tuple[str, str]:
+    """(model, why) for data when no model is named: the CIFAR-size AlexNet for small images. Data that are not
+    there are a FileNotFoundError saying what to do."""
     from .data import image_side
 
-    side = image_side(data)
+    side = image_side(data, download)
     if side is not None and side <= 64:
         return "cifar-alexnet", f"{side}x{side} images"
     return "alexnet", "full-size images" if side is None else f"images of up to {side} px"
@@ -87,10 +88,10 @@ class TrainChoices:
             check_choice("init", self.init, INITS)
         check_choice("activation", self.activation, ACTIVATIONS)
 
-    def resolved(self, data: str) -> tuple[TrainChoices, str | None]:
+    def resolved(self, data: str, download: bool = False) -> tuple[TrainChoices, str | None]:
         """These choices with the model and init filled in for ``data``, and why the model was picked (None when
         it was given)."""
-        model, why = (self.model, None) if self.model is not None else model_for_data(data)
+        model, why = (self.model, None) if self.model is not None else model_for_data(data, download)
         return TrainChoices(**dict(asdict(self), model=model, init=self.init or default_init(model))), why
 
     @classmethod

@@ -72,7 +72,38 @@ def test_generated_values_follow_the_results_files(tmp_path, monkeypatch):
     meta = json.loads((ROOT / "alexnet" / "weights" / "cifar-alexnet-cifar10.json").read_text())
     meta["val_top1_err"] = 0.1234
     (weights / "cifar-alexnet-cifar10.json").write_text(json.dumps(meta))
-    shutil.copytree(ROOT / "benchmarks" / "results" / "figure3", tmp_path / "results" / "figure3")
+    for folder in ("figure3", "train"):
+        shutil.copytree(ROOT / "benchmarks" / "results" / folder, tmp_path / "results" / folder)
     monkeypatch.setattr(render_docs, "ROOT", tmp_path)
     monkeypatch.setattr(render_docs, "RESULTS", tmp_path / "results")
     assert render_docs.shipped_values()["weights.top1"] == "**12.34%**"
+
+
+def _readme_commands() -> list[str]:
+    block = re.search(r"## Train from the command line\n\n```bash\n(.*?)```", README, re.S)[1]
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_the_readmes_commands_run_from_a_fresh_shell_with_the_documented_activation():
+    """A new shell has no venv on PATH: the block activates it first, and then every command it shows parses and
+    starts (``--help`` in place of the work)."""
+    import os
+
+    from alexnet.__main__ import build_parser
+
+    lines = _readme_commands()
+    assert lines[0] == "source .venv/bin/activate"
+    commands = lines[1:]
+    assert commands and all(line.startswith("python -m alexnet ") for line in commands)
+    for line in commands:
+        build_parser().parse_args(line.split()[3:])  # every option exists, spelled in full
+    if not (ROOT / ".venv" / "bin" / "activate").is_file():
+        import pytest
+
+        pytest.skip("no .venv here (make test builds it)")
+    env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp")}
+    for line in commands:
+        command = " ".join(line.split()[:4]) + " --help"
+        run = subprocess.run(["bash", "-c", f"{lines[0]} && {command}"], cwd=ROOT, env=env, capture_output=True,
+                             text=True)  # fmt: skip
+        assert run.returncode == 0 and "usage:" in run.stdout, run.stderr

@@ -17,7 +17,12 @@ class UsageError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (its default prints the whole usage block first)."""
+    """argparse with one-line errors (its default prints the whole usage block first) and no abbreviations: a
+    mistyped ``--epoch`` is refused, not taken as ``--epochs``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")

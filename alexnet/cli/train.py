@@ -150,7 +150,7 @@ def _check_train_args(args, choices: TrainChoices) -> tuple[TrainChoices, Path]:
 
 def _choose_model(args, choices: TrainChoices) -> TrainChoices:
     """Fill in the model (and its init) when the command line left them out; say what was picked and why."""
-    choices, why = choices.resolved(args.data)
+    choices, why = choices.resolved(args.data, args.download)
     if why is not None:
         other = "--model alexnet for the paper's 227x227 network" if choices.model != "alexnet" else (
             "--model cifar-alexnet for 32x32 images")  # fmt: skip

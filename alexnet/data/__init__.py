@@ -35,6 +35,7 @@ from .datasets import (
     TensorImages,
     _small_split,
     cached_statistics,
+    check_cifar10_downloaded,
     check_classes,
     cifar10,
     data_root,
@@ -103,11 +104,13 @@ class DataSets:
     source: str
 
 
-def image_side(source: str | Path) -> int | None:
+def image_side(source: str | Path, download: bool = False) -> int | None:
     """The longer side of a data set's images (one image looked at), or None when not known without a download.
 
     ``"cifar10"`` is 32 and ``"imagenette"`` None (large images); a folder or zip (extracted once into the cache)
     is measured on its first image. What ``python -m alexnet train`` uses to pick a model that fits the data.
+    Data that are not there (a missing folder, CIFAR-10 not downloaded and ``download`` off) are a
+    FileNotFoundError saying what to do.
     """
     import os
 
@@ -115,6 +118,7 @@ def image_side(source: str | Path) -> int | None:
 
     name = str(source)
     if name == "cifar10":
+        check_cifar10_downloaded(download)
         return 32
     if name == "imagenette":
         return None

@@ -214,6 +214,16 @@ def split_dirs(root: Path) -> dict[str, Path]:
     return found
 
 
+def check_cifar10_downloaded(download: bool = False) -> None:
+    """A FileNotFoundError saying what to do, unless torchvision's CIFAR-10 is in the cache (or may be fetched)."""
+    root = cache_dir() / "torchvision-cifar10"
+    if not download and not (root / "cifar-10-batches-py").is_dir():
+        raise FileNotFoundError(
+            f"CIFAR-10 is not downloaded (looked in {root}): pass --download (download=True) when online, or give "
+            "an image-folder copy such as the lab's --data ../shared/data/cifar10-jpg.zip"
+        )
+
+
 def cifar10(source: str | Path | None = None, train: bool = True, *, download: bool = False) -> TensorImages:
     """CIFAR-10 as uint8 tensors (N, 3, 32, 32) and labels.
 
@@ -225,14 +235,8 @@ def cifar10(source: str | Path | None = None, train: bool = True, *, download: b
         from torchvision.datasets import CIFAR10
 
         root = cache_dir() / "torchvision-cifar10"
-        try:
-            data = CIFAR10(str(root), train=train, download=download)
-        except RuntimeError as err:
-            raise FileNotFoundError(
-                f"CIFAR-10 is not in {root}: let torchvision download it (needs internet: download=True, or "
-                f"--download on the command line) or use an image-folder copy such as the lab's cifar10-jpg.zip "
-                f"(--data ../shared/data/cifar10-jpg.zip) ({err})"
-            ) from err
+        check_cifar10_downloaded(download)
+        data = CIFAR10(str(root), train=train, download=download)
         images = torch.from_numpy(data.data).permute(0, 3, 1, 2).contiguous()
         return TensorImages(images, torch.tensor(data.targets), data.classes)
     root = data_root(resolve_folder(source))

@@ -221,3 +221,18 @@ def test_lrn_overlap_runs_a_short_study_and_refuses_to_replace_it(tiny_cifar, tm
     assert "13pct: 1 of 1 runs finished" in printed and "Left in the plan: nothing" in printed
     assert lrn_overlap.load(out / "results.json")["runs"]["13pct:0"]["finished"]
     assert main(args) == 2 and "--resume" in _error_line(capsys)
+
+
+def test_an_abbreviated_option_is_refused_not_guessed(tmp_path, capsys):
+    with pytest.raises(SystemExit) as err:
+        main(["train", "--data", str(tmp_path), "--epoch", "3", "--out", str(tmp_path / "run")])
+    assert err.value.code == 2 and "unrecognized arguments: --epoch 3" in capsys.readouterr().err
+
+
+def test_cifar10_not_downloaded_says_only_what_to_do(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ALEXNET_LAB_CACHE", str(tmp_path / "empty-cache"))
+    assert main(["train", "--data", "cifar10", "--out", str(tmp_path / "run")]) == 2
+    out, err = capsys.readouterr()
+    assert "--model not given" not in out and "cifar-alexnet" not in out  # nothing is said about data not there
+    assert err.count("\n") == 1 and "CIFAR-10 is not downloaded" in err and "--download" in err
+    assert "cifar10-jpg.zip" in err
