@@ -8,6 +8,7 @@ redrawn as they learn; checkpoints are saved and loaded from the same panel.
 from __future__ import annotations
 
 import io
+import math
 import threading
 from pathlib import Path
 
@@ -57,8 +58,11 @@ class TrainingDashboard:
         self.save_button = W.Button(description="Save", icon="save")
         self.load_button = W.Button(description="Load", icon="folder-open")
         self.steps = W.IntText(value=steps, description="steps", layout=W.Layout(width="160px"))
-        self.lr = W.FloatLogSlider(value=trainer.lr, base=10, min=-5, max=0, step=0.1, description="lr",
-                                   readout_format=".1e", continuous_update=False)  # fmt: skip
+        # 1e-5 .. 0.3 in steps of 10**0.01 (about 2%) on a wide track: a short drag moves the rate by a fraction of
+        # a decade, not by a factor of 40; the readout can be typed into for an exact value.
+        self.lr = W.FloatLogSlider(base=10, min=-5, max=-0.5, step=0.01, description="lr", readout_format=".2e",
+                                   continuous_update=False, layout=W.Layout(width="480px"))  # fmt: skip
+        self._show_lr(trainer.lr)
         self.progress = W.IntProgress(value=0, min=0, max=steps, description="progress")
         self.status = W.Label(value=self._status_text("ready: press Start to train"))
         self.curves = W.Output(layout=W.Layout(min_height="260px"))
@@ -124,7 +128,7 @@ class TrainingDashboard:
         except (FileNotFoundError, ValueError) as err:
             self.status.value = self._status_text(f"cannot load: {err}")
             return
-        self.lr.value = self.trainer.lr
+        self._show_lr(self.trainer.lr)
         self.status.value = self._status_text(f"loaded {self.checkpoint} (step {self.trainer.global_step})")
         self.refresh()
 
@@ -138,6 +142,13 @@ class TrainingDashboard:
         return self.thread is not None and self.thread.is_alive()
 
     # -- internals ---------------------------------------------------------------------------------
+
+    def _show_lr(self, lr: float) -> None:
+        """Put the slider at ``lr``, widening its range first if needed (a slider clamps, and a clamped value would
+        change the run's rate)."""
+        exponent = math.log10(lr)
+        self.lr.min, self.lr.max = min(self.lr.min, math.floor(exponent)), max(self.lr.max, math.ceil(exponent))
+        self.lr.value = lr
 
     def _on_lr(self, change) -> None:
         self.trainer.set_lr(change["new"])
@@ -304,7 +315,8 @@ class CheckpointLoader:
         except (FileNotFoundError, ValueError) as err:
             self.status.value = f"<b>cannot load</b>: {err}"
             return None
-        self.status.value = f"loaded {checkpoint_summary(self.path.value)}"
+        self.status.value = (f"loaded {checkpoint_summary(self.path.value)}: run the cells below again to see it "
+                             "(Run > Run Selected Cell and All Below)")
         self.on_load(model)
         return model
 

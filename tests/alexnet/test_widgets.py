@@ -101,6 +101,7 @@ def test_checkpoint_loader_hands_over_the_model_or_reports_why_not(tmp_path):
     loader = CheckpointLoader(tmp_path / "c.pt", on_load=received.append)
     loader.button.click()
     assert len(received) == 1 and "loaded cifar-alexnet" in loader.status.value
+    assert "run the cells below again" in loader.status.value  # the figures below do not redraw themselves
     loader.path.value = str(tmp_path / "missing.pt")
     loader.button.click()
     assert len(received) == 1 and "cannot load" in loader.status.value
@@ -182,3 +183,18 @@ def test_activation_browser_offers_images_of_different_classes():
     browser = ActivationBrowser.from_dataset(trainer.net, trainer.val_set, count=3)
     labels = [name.split("(")[1] for name in list(browser.images)[:3]]
     assert len(set(labels)) == 3
+
+
+def test_the_lr_slider_is_logarithmic_with_fine_steps_and_never_clamps_a_loaded_rate(tmp_path):
+    from alexnet.widgets import TrainingDashboard
+
+    trainer = make_trainer(synthetic_sets())
+    dashboard = TrainingDashboard(trainer, steps=1, checkpoint=tmp_path / "c.pt")
+    slider = dashboard.lr
+    assert type(slider).__name__ == "FloatLogSlider" and slider.base == 10 and slider.step <= 0.01
+    assert slider.min <= -5 and slider.max >= -1 and slider.value == pytest.approx(trainer.lr)
+    trainer.set_lr(3e-7)  # below the track: a plateau-divided rate, as a checkpoint may hold
+    trainer.save_checkpoint(tmp_path / "c.pt")
+    trainer.set_lr(0.01)
+    dashboard.load()
+    assert trainer.lr == pytest.approx(3e-7) and slider.value == pytest.approx(3e-7) and slider.min <= -7
