@@ -270,8 +270,10 @@ def figure4(model, queries, pool, *, num_queries: int = 4, pool_size: int = 10_0
     return show_neighbours(queries.images[picks], pool.images[sample], neighbours, titles=names)
 
 
-def plot_training(history: list[dict], epochs: list[dict] | None = None, axes=None):
-    """Loss and top-1/top-5 error per step (smoothed), with validation error per epoch when there is one."""
+def plot_training(history: list[dict], epochs: list[dict] | None = None, axes=None, validation=None):
+    """Loss and top-1/top-5 error per step (smoothed), with the validation error at each epoch's end (on every
+    validation image) and ``validation``'s points: ``{"images": n, "points": [(step, top-1 error), ...]}``, the
+    dashboard's quick measure on a fixed subset."""
     import matplotlib.pyplot as plt
 
     if axes is None:
@@ -290,10 +292,16 @@ def plot_training(history: list[dict], epochs: list[dict] | None = None, axes=No
         ax_loss.plot(xs, smooth("loss"), lw=1)
         ax_err.plot(xs, smooth("top1_err"), lw=1, label="train top-1")
         ax_err.plot(xs, smooth("top5_err"), lw=1, label="train top-5")
-    for record in epochs or []:
-        if "val_top1_err" in record:
-            ax_err.plot(record["step"], record["val_top1_err"], "ko", ms=4)
-            ax_err.plot(record["step"], record["val_top5_err"], "k^", ms=4)
+    if validation and validation["points"]:
+        xs, ys = zip(*validation["points"])
+        ax_err.plot(xs, ys, "s-", color="tab:red", ms=4, lw=1,
+                    label=f"validation top-1 ({validation['images']:,} images)")  # fmt: skip
+    at_epoch_end = [r for r in epochs or [] if "val_top1_err" in r]
+    if at_epoch_end:
+        ax_err.plot([r["step"] for r in at_epoch_end], [r["val_top1_err"] for r in at_epoch_end], "ko", ms=5,
+                    label="validation top-1 (all images, epoch end)")  # fmt: skip
+        ax_err.plot([r["step"] for r in at_epoch_end], [r["val_top5_err"] for r in at_epoch_end], "k^", ms=5,
+                    label="validation top-5 (epoch end)")  # fmt: skip
     ax_loss.set_xlabel("step"), ax_loss.set_ylabel("training loss")
     ax_err.set_xlabel("step"), ax_err.set_ylabel("error"), ax_err.set_ylim(0, 1)
     if history:

@@ -46,8 +46,15 @@ class TrainingDashboard:
         checkpoint: where "Save" writes and "Load" reads.
     """
 
-    def __init__(self, trainer: Trainer, steps: int = 500, refresh_every: int = 10, checkpoint="runs/notebook.pt"):
+    def __init__(self, trainer: Trainer, steps: int = 500, refresh_every: int = 10, checkpoint="runs/notebook.pt",
+                 validate_every: int = 200, validation_images: int = 2000):  # fmt: skip
         self.trainer, self.refresh_every = trainer, refresh_every
+        # A quick validation every ``validate_every`` steps on a fixed subset, so a student sees a validation
+        # number within minutes, not only at the end of an epoch (the full validation still runs there).
+        self.validate_every = validate_every
+        self.val_subset = _fixed_subset(trainer.val_set, validation_images)
+        self.validation = dict(images=len(self.val_subset) if self.val_subset is not None else 0, points=[])
+        trainer.engine.hooks.insert(0, _SaysValidating(self))  # before the epoch's full validation starts
         self.checkpoint = Path(checkpoint)
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
@@ -159,6 +166,8 @@ class TrainingDashboard:
     def _train(self, steps: int) -> None:
         def on_step(trainer, record):
             self.progress.value += 1
+            if self.val_subset is not None and trainer.global_step % self.validate_every == 0:
+                self.validate()
             if trainer.global_step % self.refresh_every == 0:
                 self.status.value = self._status_text("paused" if trainer.paused else "training")
                 self.refresh()
@@ -173,21 +182,56 @@ class TrainingDashboard:
             self.status.value = self._status_text(f"error: {self.error}" if self.error else "stopped")
             self.refresh()
 
+    def validate(self) -> float:
+        """Top-1 error on the fixed validation subset now (the status says so while it runs); kept for the plot."""
+        self.status.value = self._status_text(f"validating on {self.validation['images']:,} images")
+        error = self.trainer.evaluate(self.val_subset)["top1_err"]
+        self.validation["points"].append((self.trainer.global_step, error))
+        self.status.value = self._status_text("training")
+        return error
+
     def refresh(self) -> None:
         """Redraw the curves and conv1's filters."""
-        show_figure(self.curves, viz.plot_training(self.trainer.history, self.trainer.epochs))
+        show_figure(self.curves, viz.plot_training(self.trainer.history, self.trainer.epochs,
+                                                   validation=self.validation))  # fmt: skip
         if hasattr(self.trainer.net, "conv1_weight"):
             show_figure(self.filters, viz.show_filters(self.trainer.net))
 
     def _status_text(self, state: str) -> str:
         t = self.trainer
         last = t.history[-1] if t.history else None
-        metrics = f", loss {last['loss']:.3f}, top-1 error {last['top1_err']:.2f}" if last else ""
+        metrics = f", loss {last['loss']:.3f}, train top-1 error {last['top1_err']:.2f}" if last else ""
+        points = getattr(self, "validation", {}).get("points")
+        if points:
+            step, error = points[-1]
+            metrics += f", validation top-1 error {error:.2f} (step {step})"
         return f"{state} | epoch {t.epoch}, step {t.global_step}{metrics}, lr {t.lr:.1e}"
 
     def _ipython_display_(self) -> None:
         display(self.widget)
         self.refresh()
+
+
+class _SaysValidating:
+    """An engine hook: the dashboard's status says the epoch's full validation is running while it does."""
+
+    def __init__(self, dashboard: TrainingDashboard) -> None:
+        self.dashboard = dashboard
+
+    def on_epoch_end(self, engine, record: dict) -> None:
+        images = len(self.dashboard.trainer.val_set) if self.dashboard.trainer.val_set is not None else 0
+        if images:
+            self.dashboard.status.value = self.dashboard._status_text(f"validating on all {images:,} images")
+
+
+def _fixed_subset(dataset, count: int):
+    """The same ``count`` images of ``dataset`` every time (seed 0), or all of them when it has no more."""
+    if dataset is None or len(dataset) <= count:
+        return dataset
+    if hasattr(dataset, "subset"):
+        return dataset.subset(count, seed=0)
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:count]
+    return torch.utils.data.Subset(dataset, order.tolist())
 
 
 def _summary_or_reason(path) -> str:

@@ -198,3 +198,34 @@ def test_the_lr_slider_is_logarithmic_with_fine_steps_and_never_clamps_a_loaded_
     trainer.set_lr(0.01)
     dashboard.load()
     assert trainer.lr == pytest.approx(3e-7) and slider.value == pytest.approx(3e-7) and slider.min <= -7
+
+
+def test_the_dashboard_validates_on_a_fixed_subset_every_few_steps_and_shows_it(tmp_path):
+    from alexnet.widgets import TrainingDashboard
+
+    trainer = make_trainer(synthetic_sets())
+    dashboard = TrainingDashboard(trainer, steps=4, refresh_every=1, checkpoint=tmp_path / "c.pt", validate_every=2,
+                                  validation_images=5)  # fmt: skip
+    assert "validation" not in dashboard.status.value  # nothing measured yet
+    states = []
+    dashboard.status.observe(lambda change: states.append(change["new"]), names="value")
+    dashboard.start()
+    dashboard.wait(120)
+    assert dashboard.error is None
+    points = dashboard.validation["points"]
+    assert [step for step, _ in points] == [2, 4] and dashboard.validation["images"] == 5
+    expected = trainer.evaluate(dashboard.val_subset)["top1_err"]
+    assert points[-1][1] == pytest.approx(expected)  # the subset is fixed: the same images each time
+    assert any(state.startswith("validating on 5 images") for state in states)
+    assert f"validation top-1 error {points[-1][1]:.2f} (step 4)" in dashboard.status.value
+    assert len(dashboard.curves.outputs) == 1  # the plot with its labelled validation series was drawn
+
+
+def test_the_training_plot_labels_both_validation_series():
+    from alexnet import viz
+
+    history = [dict(step=i, loss=2.0, top1_err=0.9, top5_err=0.5) for i in range(1, 11)]
+    epochs = [dict(step=10, val_top1_err=0.6, val_top5_err=0.2)]
+    fig = viz.plot_training(history, epochs, validation=dict(images=2000, points=[(5, 0.7), (10, 0.65)]))
+    labels = [line.get_label() for line in fig.axes[1].get_lines()]
+    assert "validation top-1 (2,000 images)" in labels and "validation top-1 (all images, epoch end)" in labels
