@@ -23,6 +23,7 @@ single-process step (the job of DistributedSampler, kept compatible with the exa
 from __future__ import annotations
 
 import atexit
+import collections
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -137,6 +138,21 @@ def init_distributed(mode: str, timeout_s: float = 120.0) -> DistContext:
     return ctx
 
 
+# Tensors handed to gloo from Python are kept referenced here for a while after their collective returns. gloo's
+# worker thread releases a finished Work a moment after wait() returns; if Python has already dropped its last
+# reference to the Work's tensor, that release has to decref the tensor's Python object, and so take the GIL. When
+# it comes after the script's end, the interpreter is finalizing: the thread is told to exit while unwinding a
+# C++ destructor, and the process aborts with "terminate called without an active exception" (seen in 1 of 30-90
+# two-rank runs; the core dump's backtrace: ProcessGroupGloo::runLoop -> ~AsyncAllreduceWork -> decref_pyobject ->
+# take_gil -> PyThread_exit_thread -> std::terminate). While Python holds a reference, the worker's release only
+# decrements a C++ count. The last few tensors stay here until the interpreter frees them itself.
+_RECENT_COLLECTIVES: collections.deque = collections.deque(maxlen=32)
+
+
+def _keep(*tensors) -> None:
+    _RECENT_COLLECTIVES.extend(tensors)
+
+
 class _GatherColumns(torch.autograd.Function):
     """Concatenate the pair's tensors along dim 1 on both ranks; backward sums over the pair, keeps own slice."""
 
@@ -149,12 +165,14 @@ class _GatherColumns(torch.autograd.Function):
             x = torch.cat([x, x.new_zeros(x.shape[0], width - x.shape[1], *x.shape[2:])], dim=1)
         parts = [torch.empty_like(x) for _ in sizes]
         dist.all_gather(parts, x, group=group)
+        _keep(x, *parts)
         return torch.cat([p[:, :s] for p, s in zip(parts, sizes)], dim=1)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         grad = grad.contiguous()
         dist.all_reduce(grad, group=ctx.group)
+        _keep(grad)
         start = sum(ctx.sizes[: ctx.index])
         return grad[:, start : start + ctx.sizes[ctx.index]], None, None, None
 
@@ -227,6 +245,7 @@ def reduce_mean(values: dict[str, float], ctx: DistContext) -> dict[str, float]:
     keys = sorted(values)
     t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64)
     dist.all_reduce(t)
+    _keep(t)
     return {k: v / ctx.world for k, v in zip(keys, t.tolist())}
 
 
