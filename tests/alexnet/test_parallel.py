@@ -173,7 +173,7 @@ def test_tensors_handed_to_gloo_from_python_outlive_their_collective():
     # The abort's cause (alexnet/parallel.py, _RECENT_COLLECTIVES): gloo's worker thread must never be the one
     # that drops the last reference to a tensor Python created, or it needs the GIL while the interpreter exits.
     script = (
-        "import gc, weakref, torch\n"
+        "import gc\n"
         "from alexnet import parallel\n"
         "ctx = parallel.init_distributed('data', timeout_s=30)\n"
         "before = len(parallel._RECENT_COLLECTIVES)\n"
