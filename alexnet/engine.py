@@ -235,7 +235,12 @@ class ProgressBar:
         self.bar.update(1)
         self.bar.set_postfix(self.postfix(record))
 
-    def close(self) -> None:
+    def close(self, finished: bool = False) -> None:
+        """``finished``: the run ended as planned before its last epoch (a target reached, pruned): the bar is
+        filled, so that a notebook draws it as done, not as a failure."""
+        if finished and self.bar.total is not None:
+            self.bar.total = self.bar.n
+            self.bar.refresh()
         self.bar.close()
 
 

@@ -159,3 +159,16 @@ def test_plateau_lr_divides_when_the_metric_stalls_and_ignores_epochs_without_it
     copy = PlateauLR(torch.optim.SGD(model.parameters(), lr=1.0), factor=0.1, patience=0, min_lr=0.0)
     copy.load_state_dict(plateau.state_dict())
     assert copy.scheduler.best == plateau.scheduler.best
+
+
+def test_a_progress_bar_of_a_run_that_ends_early_as_planned_is_drawn_full():
+    from alexnet.engine import ProgressBar
+
+    done = ProgressBar(10, 0, "relu", lambda record: {}, enabled=True)
+    done.bar.update(3)
+    done.close(finished=True)
+    assert done.bar.n == done.bar.total == 3  # a notebook's bar closes green, not red
+    failed = ProgressBar(10, 0, "tanh", lambda record: {}, enabled=True)
+    failed.bar.update(3)
+    failed.close()
+    assert failed.bar.total == 10

@@ -121,8 +121,8 @@ def train_run(
     state = StateFile(state_path, key, extra=lambda: dict(layers=layers.records))
     engine = Engine(net, optimizer, batches, hooks=[Tally(), EpochClock(), layers])
     layers.records = (state.restore(engine) or {}).get("layers", [])
-    bar = ProgressBar(settings.max_epochs, engine.epoch, f"{recipe.name} {activation} lr={lr:g} seed={seed}",
-                      lambda r: dict(train_error=f"{r['train_error']:.3f}"), enabled=progress, leave=False)  # fmt: skip
+    bar = ProgressBar(settings.max_epochs, engine.epoch, f"{activation} lr={lr:g} seed {seed}",
+                      lambda r: dict(train_error=f"{r['train_error']:.3f}"), enabled=progress)  # fmt: skip
     engine.hooks += [bar, state]
     diverged = False
     try:
@@ -130,7 +130,7 @@ def train_run(
     except Diverged:
         diverged = True
     finally:
-        bar.close()
+        bar.close(finished=engine.stopped in ("target", "pruned"))
     epochs = [dict(epoch=r["epoch"], train_error=r["train_error"], seconds=r["seconds"]) for r in engine.records]
     reached = next((e["epoch"] for e in epochs if e["train_error"] <= settings.target), None)
     errors = [e["train_error"] for e in epochs]
