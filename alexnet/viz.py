@@ -238,15 +238,17 @@ def nearest_neighbours(queries: torch.Tensor, pool: torch.Tensor, k: int = 6) ->
     return torch.cdist(queries, pool).topk(k, largest=False).indices
 
 
-def show_neighbours(query_images: torch.Tensor, pool_images: torch.Tensor, indices: torch.Tensor, titles=None):
-    """Figure 4: each row a query image, then its nearest training images by fc7 distance. Images uint8 (N,3,H,W)."""
+def show_neighbours(query_images: torch.Tensor, pool_images: torch.Tensor, indices: torch.Tensor, titles=None,
+                    query_titles=None):  # fmt: skip
+    """Figure 4: each row a query image, then its nearest training images by fc7 distance. Images uint8 (N,3,H,W);
+    ``titles``: the pool images' class names, ``query_titles``: the queries'."""
     import matplotlib.pyplot as plt
 
     q, k = indices.shape
     fig, axes = plt.subplots(q, k + 1, figsize=(1.4 * (k + 1), 1.4 * q), squeeze=False)
     for r in range(q):
         axes[r, 0].imshow(query_images[r].permute(1, 2, 0).numpy())
-        axes[r, 0].set_title("query", fontsize=7)
+        axes[r, 0].set_title(f"query: {query_titles[r]}" if query_titles is not None else "query", fontsize=7)
         for c in range(k):
             axes[r, c + 1].imshow(pool_images[indices[r, c]].permute(1, 2, 0).numpy())
             if titles is not None:
@@ -267,7 +269,9 @@ def figure4(model, queries, pool, *, num_queries: int = 4, pool_size: int = 10_0
     pool_x = torch.stack([pool[int(i)][0] for i in sample])
     neighbours = nearest_neighbours(embed(model, query_x), embed(model, pool_x), k=k)
     names = [pool.classes[int(pool.labels[int(i)])] for i in sample]
-    return show_neighbours(queries.images[picks], pool.images[sample], neighbours, titles=names)
+    query_names = [queries.classes[int(queries.labels[int(i)])] for i in picks]
+    return show_neighbours(queries.images[picks], pool.images[sample], neighbours, titles=names,
+                           query_titles=query_names)  # fmt: skip
 
 
 def plot_training(history: list[dict], epochs: list[dict] | None = None, axes=None, validation=None):

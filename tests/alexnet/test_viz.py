@@ -90,8 +90,11 @@ def test_figure4_queries_spread_over_the_set_and_neighbours_come_from_the_pool(m
     train, val = synthetic_sets(n_train=40, n_val=12)
     fig = viz.figure4(model, val, train, num_queries=3, pool_size=10, k=4)
     assert len(fig.axes) == 3 * 5
-    titles = [ax.get_title() for ax in fig.axes if ax.get_title() not in ("", "query")]
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title() and not ax.get_title().startswith("query")]
     assert len(titles) == 3 * 4 and set(titles) <= set(train.classes)
+    picks = torch.linspace(0, len(val) - 1, 3).long()  # each query is titled with its own class
+    queries = [ax.get_title() for ax in fig.axes if ax.get_title().startswith("query")]
+    assert queries == [f"query: {val.classes[int(val.labels[int(i)])]}" for i in picks]
 
 
 def _images_by_row(fig, rows: int, cols: int):
