@@ -81,4 +81,6 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     code = main()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the work is done and saved: a late Ctrl-C changes nothing
+    if "alexnet.parallel" in sys.modules and sys.modules["alexnet.parallel"].joined():
+        sys.modules["alexnet.parallel"].exit_rank(code)  # a torchrun rank: see exit_rank for why
     sys.exit(code)

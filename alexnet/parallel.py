@@ -23,10 +23,11 @@ single-process step (the job of DistributedSampler, kept compatible with the exa
 from __future__ import annotations
 
 import atexit
-import collections
 import os
+import sys
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NoReturn
 
 import torch
 import torch.distributed as dist
@@ -35,6 +36,7 @@ import torch.nn as nn
 from .choices import PARALLEL_LAYOUTS
 from .model import AlexNet, column_forward
 
+_JOINED = False  # set by init_distributed: this process is a rank of a torchrun job
 MODES = PARALLEL_LAYOUTS[1:]  # the layouts of a torchrun job ("none" is one process)
 
 
@@ -99,6 +101,30 @@ def shutdown_distributed() -> None:
         dist.destroy_process_group()
 
 
+def joined() -> bool:
+    """Whether this process joined a torchrun job (:func:`init_distributed`), whatever it did since."""
+    return _JOINED
+
+
+def exit_rank(code: int) -> NoReturn:
+    """End a torchrun rank without the interpreter's shutdown: leave the group, run the exit handlers, flush the
+    standard streams, then ``os._exit(code)``.
+
+    Why: gloo's worker threads outlive ``destroy_process_group`` while Python objects (a DDP model, the job's
+    groups) still reference the group. A worker that releases a finished collective a moment after the script's
+    end may have to decref a tensor's Python object, so it takes the GIL while the interpreter finalizes; Python
+    then exits the thread inside a C++ destructor and the process aborts with "terminate called without an active
+    exception" (1 in 30-90 two-rank runs here; a core dump's backtrace: ProcessGroupGloo::runLoop ->
+    ~AsyncAllreduceWork -> TensorImpl::decref_pyobject -> take_gil -> PyThread_exit_thread -> std::terminate).
+    Everything a rank writes is already on disk (atomic, fsynced), so skipping finalization loses nothing.
+    """
+    shutdown_distributed()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
+
+
 def init_distributed(mode: str, timeout_s: float = 120.0) -> DistContext:
     """Join the torchrun job described by RANK/WORLD_SIZE/LOCAL_RANK; NCCL with GPUs, else gloo.
 
@@ -121,8 +147,10 @@ def init_distributed(mode: str, timeout_s: float = 120.0) -> DistContext:
     if use_cuda:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
+        global _JOINED
         dist.init_process_group("nccl" if use_cuda else "gloo", timeout=timedelta(seconds=timeout_s))
         atexit.register(shutdown_distributed)
+        _JOINED = True
     ctx = DistContext(mode=mode, rank=rank, world=world, device=device)
     if mode == "data":
         ctx.data_group, ctx.data_rank, ctx.data_world = dist.group.WORLD, rank, world
@@ -138,21 +166,6 @@ def init_distributed(mode: str, timeout_s: float = 120.0) -> DistContext:
     return ctx
 
 
-# Tensors handed to gloo from Python are kept referenced here for a while after their collective returns. gloo's
-# worker thread releases a finished Work a moment after wait() returns; if Python has already dropped its last
-# reference to the Work's tensor, that release has to decref the tensor's Python object, and so take the GIL. When
-# it comes after the script's end, the interpreter is finalizing: the thread is told to exit while unwinding a
-# C++ destructor, and the process aborts with "terminate called without an active exception" (seen in 1 of 30-90
-# two-rank runs; the core dump's backtrace: ProcessGroupGloo::runLoop -> ~AsyncAllreduceWork -> decref_pyobject ->
-# take_gil -> PyThread_exit_thread -> std::terminate). While Python holds a reference, the worker's release only
-# decrements a C++ count. The last few tensors stay here until the interpreter frees them itself.
-_RECENT_COLLECTIVES: collections.deque = collections.deque(maxlen=32)
-
-
-def _keep(*tensors) -> None:
-    _RECENT_COLLECTIVES.extend(tensors)
-
-
 class _GatherColumns(torch.autograd.Function):
     """Concatenate the pair's tensors along dim 1 on both ranks; backward sums over the pair, keeps own slice."""
 
@@ -165,14 +178,12 @@ class _GatherColumns(torch.autograd.Function):
             x = torch.cat([x, x.new_zeros(x.shape[0], width - x.shape[1], *x.shape[2:])], dim=1)
         parts = [torch.empty_like(x) for _ in sizes]
         dist.all_gather(parts, x, group=group)
-        _keep(x, *parts)
         return torch.cat([p[:, :s] for p, s in zip(parts, sizes)], dim=1)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         grad = grad.contiguous()
         dist.all_reduce(grad, group=ctx.group)
-        _keep(grad)
         start = sum(ctx.sizes[: ctx.index])
         return grad[:, start : start + ctx.sizes[ctx.index]], None, None, None
 
@@ -245,7 +256,6 @@ def reduce_mean(values: dict[str, float], ctx: DistContext) -> dict[str, float]:
     keys = sorted(values)
     t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64)
     dist.all_reduce(t)
-    _keep(t)
     return {k: v / ctx.world for k, v in zip(keys, t.tolist())}
 
 

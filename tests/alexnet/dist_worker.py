@@ -37,3 +37,7 @@ def main(mode: str, steps: int, out: str, resume: str | None = None) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1], int(sys.argv[2]), sys.argv[3], *sys.argv[4:])
+    if sys.argv[1] != "single":
+        from alexnet.parallel import exit_rank
+
+        exit_rank(0)  # as the CLI ends a rank (see exit_rank)

@@ -169,25 +169,29 @@ def test_the_process_group_is_destroyed_at_exit_whichever_way_the_process_ends()
     assert "initialized after exit handlers: False" in result.stdout
 
 
-def test_tensors_handed_to_gloo_from_python_outlive_their_collective():
-    # The abort's cause (alexnet/parallel.py, _RECENT_COLLECTIVES): gloo's worker thread must never be the one
-    # that drops the last reference to a tensor Python created, or it needs the GIL while the interpreter exits.
+def test_a_rank_ends_without_the_interpreters_shutdown_after_its_exit_handlers():
+    # The abort's cause (alexnet/parallel.py, exit_rank): gloo's worker threads race the interpreter's shutdown.
+    # A rank leaves the group, runs its exit handlers and flushes, then skips finalization, where the race lives.
     script = (
-        "import gc\n"
+        "import atexit, sys, torch.distributed as dist\n"
         "from alexnet import parallel\n"
+        "class Finalized:\n"
+        "    def __del__(self):\n"
+        "        print('finalized', flush=True)\n"
+        "kept = Finalized()\n"
         "ctx = parallel.init_distributed('data', timeout_s=30)\n"
-        "before = len(parallel._RECENT_COLLECTIVES)\n"
-        "print(parallel.reduce_mean({'loss': 2.0, 'top1': 0.5}, ctx))\n"
-        "kept = parallel._RECENT_COLLECTIVES[-1]\n"
-        "gc.collect()\n"
-        "print('kept:', len(parallel._RECENT_COLLECTIVES) - before, kept.dtype, kept.tolist())\n"
+        "atexit.register(lambda: print('exit handler ran, in the group:', dist.is_initialized()))\n"
+        "print('joined:', parallel.joined(), end='; ')\n"
+        "sys.stdout.write('unflushed')\n"
+        "parallel.exit_rank(3)\n"
     )
     env = dict(os.environ, PYTHONPATH=str(ROOT), RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
                MASTER_PORT=str(_free_port()))  # fmt: skip
     env.pop("TRITON_INTERPRET", None)
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert "{'loss': 2.0, 'top1': 0.5}" in result.stdout and "kept: 1 torch.float64 [2.0, 0.5]" in result.stdout
+    assert result.returncode == 3, result.stderr
+    assert "joined: True; unflushed" in result.stdout and "exit handler ran, in the group: False" in result.stdout
+    assert "finalized" not in result.stdout  # the interpreter's shutdown (object teardown) did not run
 
 
 def test_only_the_native_abort_is_retried_and_only_once(monkeypatch, tmp_path):
