@@ -1,12 +1,15 @@
-"""What training measures and writes: top-k error, the metrics files of a run, and evaluation on a data set."""
+"""What training measures and writes: top-k error, the metrics files of a run, evaluation on a data set, and the
+Trainer's engine hooks that record them (per step, per epoch) and write its checkpoints."""
 
 from __future__ import annotations
 
 import csv
 import json
 import math
+import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
@@ -15,6 +18,10 @@ import torch.nn.functional as F
 from .data import EpochLoader, ten_crops
 from .files import atomic_write_text
 from .model import input_size_of
+
+if TYPE_CHECKING:
+    from .engine import Engine, StepOutput
+    from .train import Trainer
 
 
 def topk_errors(logits: torch.Tensor, labels: torch.Tensor, ks: Iterable[int] = (1, 5)) -> dict[int, float]:
@@ -122,3 +129,67 @@ def evaluate(
     if count == 0:
         raise ValueError("evaluate: the data set yielded no images")
     return dict(loss=total_loss / count, top1_err=errors[1] / count, top5_err=errors[5] / count, images=count)
+
+
+class TrainerMetrics:
+    """An engine hook, the Trainer's measurements: a record per step (loss, top-1/top-5 error on the batch,
+    averaged over the processes), the epoch's means, and the validation at each epoch's end; logged to
+    ``metrics.jsonl``."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        self.stats = self._fresh()
+
+    @staticmethod
+    def _fresh() -> dict:
+        return dict(loss=0.0, errors=0.0, count=0, start=time.perf_counter())
+
+    def on_step(self, engine: Engine, out: StepOutput) -> None:
+        trainer, y = self.trainer, out.y
+        errors = topk_errors(out.logits, y)
+        reduced = trainer.strategy.reduce({"loss": out.loss.item(), "top1": errors[1], "top5": errors[5]})
+        loss, top1 = torch.tensor(reduced["loss"]).item(), reduced["top1"]
+        self.stats["loss"] += loss * len(y)
+        self.stats["errors"] += top1 * len(y)
+        self.stats["count"] += len(y)
+        record = dict(
+            kind="step", epoch=engine.epoch, step=engine.global_step, loss=loss, top1_err=top1,
+            top5_err=reduced["top5"], lr=engine.lr, images_per_s=len(y) / out.seconds,
+        )  # fmt: skip
+        trainer.history.append(record)
+        if engine.global_step % trainer.config.log_every == 0:
+            trainer.log.write(record)
+
+    def on_epoch_end(self, engine: Engine, record: dict) -> None:
+        trainer, stats = self.trainer, self.stats
+        count = max(stats["count"], 1)
+        record.update(
+            kind="epoch", epoch=engine.epoch, step=engine.global_step, lr=engine.lr, train_loss=stats["loss"] / count,
+            train_top1_err=stats["errors"] / count, epoch_seconds=time.perf_counter() - stats["start"],
+            skipped_images=trainer.loader.skipped,
+        )  # fmt: skip
+        if trainer.val_set is not None:
+            val = trainer.evaluate(max_batches=trainer.config.eval_batches, progress=trainer._progress)
+            record.update(val_loss=val["loss"], val_top1_err=val["top1_err"], val_top5_err=val["top5_err"])
+
+    def after_epoch(self, engine: Engine, record: dict) -> None:
+        self.trainer.log.write(record)
+        self.stats = self._fresh()
+
+    def state_dict(self) -> dict:
+        return {k: v for k, v in self.stats.items() if k != "start"}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.stats = dict(state, start=time.perf_counter())
+
+
+class EpochCheckpoints:
+    """After every epoch: the checkpoint to ``log_dir`` (distributed: every rank gathers, rank 0 writes)."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+
+    def after_epoch(self, engine: Engine, record: dict) -> None:
+        trainer = self.trainer
+        if trainer.log_dir or trainer.strategy.collective:
+            trainer.save_checkpoint(trainer.log_dir / "checkpoint.pt" if trainer.log_dir else None)

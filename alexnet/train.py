@@ -14,7 +14,6 @@ import math
 import random
 import signal
 import threading
-import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -26,9 +25,9 @@ import torch.nn as nn
 from . import checkpoint, parallel
 from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, read_checkpoint
 from .data import EpochLoader, ImageFolder, Preprocess, check_classes
-from .engine import Diverged, Engine, PlateauLR, StepOutput
+from .engine import Diverged, Engine, PlateauLR
 from .files import atomic_save
-from .metrics import MetricsLog, evaluate, topk_errors
+from .metrics import EpochCheckpoints, MetricsLog, TrainerMetrics, evaluate
 from .model import ModelSpec
 
 # What makes a folder hold a run (colour-specificity.json: see alexnet.viz.ColourSpecificityLog).
@@ -132,9 +131,9 @@ class Trainer:
         self.log = MetricsLog(log_dir)
         self.interrupted: str | None = None  # "SIGINT" / "SIGTERM" when a signal stopped run()
         self.history: list[dict] = []  # one record per step: live metrics for plots
-        self.metrics = _Metrics(self)
+        self.metrics = TrainerMetrics(self)
         self.engine = Engine(self.model, self.optimizer, self.loader, schedule=self.schedule,
-                             hooks=[self.metrics, _Checkpoints(self)], parallel=self.strategy,
+                             hooks=[self.metrics, EpochCheckpoints(self)], parallel=self.strategy,
                              rng=self._private_rng)  # fmt: skip
         self._stop = threading.Event()
         self._running = threading.Event()
@@ -428,71 +427,6 @@ class Trainer:
             raise ValueError(f"checkpoint {path} does not fit this model: {err}") from err
         self.log.truncate(self.epoch, self.global_step)
         self._unresumed_run = False
-
-
-class _Metrics:
-    """The Trainer's measurements: a record per step (loss, top-1/top-5 error on the batch, averaged over the
-    processes), the epoch's means, and the validation at each epoch's end; logged to ``metrics.jsonl``."""
-
-    def __init__(self, trainer: Trainer) -> None:
-        self.trainer = trainer
-        self.stats = self._fresh()
-
-    @staticmethod
-    def _fresh() -> dict:
-        return dict(loss=0.0, errors=0.0, count=0, start=time.perf_counter())
-
-    def on_step(self, engine: Engine, out: StepOutput) -> None:
-        trainer, y = self.trainer, out.y
-        errors = topk_errors(out.logits, y)
-        reduced = trainer.strategy.reduce({"loss": out.loss.item(), "top1": errors[1], "top5": errors[5]})
-        loss, top1 = torch.tensor(reduced["loss"]).item(), reduced["top1"]
-        self.stats["loss"] += loss * len(y)
-        self.stats["errors"] += top1 * len(y)
-        self.stats["count"] += len(y)
-        record = dict(
-            kind="step", epoch=engine.epoch, step=engine.global_step, loss=loss, top1_err=top1,
-            top5_err=reduced["top5"], lr=engine.lr, images_per_s=len(y) / out.seconds,
-        )  # fmt: skip
-        trainer.history.append(record)
-        if engine.global_step % trainer.config.log_every == 0:
-            trainer.log.write(record)
-
-    def on_epoch_end(self, engine: Engine, record: dict) -> None:
-        trainer, stats = self.trainer, self.stats
-        count = max(stats["count"], 1)
-        record.update(
-            kind="epoch", epoch=engine.epoch, step=engine.global_step, lr=engine.lr, train_loss=stats["loss"] / count,
-            train_top1_err=stats["errors"] / count, epoch_seconds=time.perf_counter() - stats["start"],
-            skipped_images=trainer.loader.skipped,
-        )  # fmt: skip
-        if trainer.val_set is not None:
-            val = trainer.evaluate(max_batches=trainer.config.eval_batches, progress=trainer._progress)
-            record.update(val_loss=val["loss"], val_top1_err=val["top1_err"], val_top5_err=val["top5_err"])
-
-    def after_epoch(self, engine: Engine, record: dict) -> None:
-        self.trainer.log.write(record)
-        self.stats = self._fresh()
-
-    def state_dict(self) -> dict:
-        return {k: v for k, v in self.stats.items() if k != "start"}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.stats = dict(state, start=time.perf_counter())
-
-
-class _Checkpoints:
-    """After every epoch: the checkpoint to ``log_dir`` (distributed: every rank gathers, rank 0 writes)."""
-
-    def __init__(self, trainer: Trainer) -> None:
-        self.trainer = trainer
-
-    def after_epoch(self, engine: Engine, record: dict) -> None:
-        trainer = self.trainer
-        if trainer.log_dir or trainer.strategy.collective:
-            trainer.save_checkpoint(trainer.log_dir / "checkpoint.pt" if trainer.log_dir else None)
-
-
 
 
 def _short(names) -> str:
