@@ -129,8 +129,9 @@ def init_distributed(mode: str, timeout_s: float = 120.0) -> DistContext:
     """Join the torchrun job described by RANK/WORLD_SIZE/LOCAL_RANK; NCCL with GPUs, else gloo.
 
     ``timeout_s`` bounds every collective: a rank that dies makes the others fail instead of hanging. The group
-    is destroyed at exit, whichever way the process ends, as PyTorch asks: a group still alive while the
-    interpreter shuts down can abort the process (pytorch/pytorch#190489).
+    is destroyed at exit, whichever way the process ends, as PyTorch asks (pytorch/pytorch#190489); a rank that
+    finishes should still end through :func:`exit_rank`, which also keeps gloo's threads out of the interpreter's
+    shutdown.
     """
     if mode not in MODES:
         raise ValueError(f"parallel mode must be one of {MODES}, got {mode!r}")

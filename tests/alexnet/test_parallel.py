@@ -29,24 +29,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-# A rank of a two-process gloo job on the CPU now and then aborts in native code with this line and exit code -6:
-# 1 launch in 30 of `torchrun --nproc-per-node=2 tests/alexnet/dist_worker.py data 3 OUT` in a loop, and still 1
-# in 90 once init_distributed destroys the group at exit as PyTorch asks (pytorch/pytorch#190489 reports the line
-# for a group left alive). The project has no native code: it is the C++ runtime of torch.distributed/gloo
-# ending the process (std::terminate), not a wrong result, so such a launch is retried once; any other failure
-# is not.
-NATIVE_ABORT = "terminate called without an active exception"
-
-
 def _launch(mode: str, nproc: int, out: Path, steps: int = STEPS, resume: Path | None = None, timeout: int = 240):
-    code, output = _launch_once(mode, nproc, out, steps, resume, timeout)
-    if code != 0 and nproc > 1 and mode != "fail" and NATIVE_ABORT in output:
-        out.unlink(missing_ok=True)
-        code, output = _launch_once(mode, nproc, out, steps, resume, timeout)
-    return code, output
-
-
-def _launch_once(mode: str, nproc: int, out: Path, steps: int, resume: Path | None, timeout: int):
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     env.pop("TRITON_INTERPRET", None)
     if nproc == 1:
@@ -192,28 +175,3 @@ def test_a_rank_ends_without_the_interpreters_shutdown_after_its_exit_handlers()
     assert result.returncode == 3, result.stderr
     assert "joined: True; unflushed" in result.stdout and "exit handler ran, in the group: False" in result.stdout
     assert "finalized" not in result.stdout  # the interpreter's shutdown (object teardown) did not run
-
-
-def test_only_the_native_abort_is_retried_and_only_once(monkeypatch, tmp_path):
-    import tests.alexnet.test_parallel as module
-
-    calls = []
-
-    def fake(outcomes):
-        def launch_once(mode, *args):
-            calls.append(mode)
-            return outcomes[min(len(calls), len(outcomes)) - 1]
-
-        return launch_once
-
-    monkeypatch.setattr(module, "_launch_once", fake([(-6, NATIVE_ABORT), (0, "ok")]))
-    assert module._launch("data", 2, tmp_path / "a.pt") == (0, "ok") and calls == ["data", "data"]
-    calls.clear()
-    monkeypatch.setattr(module, "_launch_once", fake([(-6, NATIVE_ABORT), (-6, NATIVE_ABORT)]))
-    assert module._launch("data", 2, tmp_path / "a.pt")[0] == -6 and len(calls) == 2  # twice is a failure
-    calls.clear()
-    monkeypatch.setattr(module, "_launch_once", fake([(1, "AssertionError: weights differ")]))
-    assert module._launch("data", 2, tmp_path / "a.pt")[0] == 1 and len(calls) == 1
-    calls.clear()
-    monkeypatch.setattr(module, "_launch_once", fake([(1, NATIVE_ABORT)]))
-    assert module._launch("fail", 2, tmp_path / "a.pt")[0] == 1 and len(calls) == 1
