@@ -133,6 +133,14 @@ def test_the_scaling_document_quotes_the_computed_volume():
     assert f"**{volume['total'] / 1e6:.2f}**" in text and f"{volume['conv2 -> conv3'] / 1e6:.2f}" in text
 
 
+def _run_as_a_one_rank_job(script: str) -> subprocess.CompletedProcess:
+    """Run ``script`` as the only rank of a torchrun-style job (the variables torchrun sets, a free port)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
+               MASTER_PORT=str(_free_port()))  # fmt: skip
+    env.pop("TRITON_INTERPRET", None)
+    return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+
+
 def test_the_process_group_is_destroyed_at_exit_whichever_way_the_process_ends():
     # A group alive while the interpreter shuts down can abort the process: init_distributed registers its
     # teardown with atexit, so that every exit path (an exception, Ctrl-C, the end) leaves the group first.
@@ -144,10 +152,7 @@ def test_the_process_group_is_destroyed_at_exit_whichever_way_the_process_ends()
         "atexit._run_exitfuncs()\n"
         "print('initialized after exit handlers:', dist.is_initialized())\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT), RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
-               MASTER_PORT=str(_free_port()))  # fmt: skip
-    env.pop("TRITON_INTERPRET", None)
-    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    result = _run_as_a_one_rank_job(script)
     assert result.returncode == 0, result.stderr
     assert "initialized after exit handlers: False" in result.stdout
 
@@ -168,10 +173,7 @@ def test_a_rank_ends_without_the_interpreters_shutdown_after_its_exit_handlers()
         "sys.stdout.write('unflushed')\n"
         "parallel.exit_rank(3)\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT), RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
-               MASTER_PORT=str(_free_port()))  # fmt: skip
-    env.pop("TRITON_INTERPRET", None)
-    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    result = _run_as_a_one_rank_job(script)
     assert result.returncode == 3, result.stderr
     assert "joined: True; unflushed" in result.stdout and "exit handler ran, in the group: False" in result.stdout
     assert "finalized" not in result.stdout  # the interpreter's shutdown (object teardown) did not run
