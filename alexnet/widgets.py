@@ -54,7 +54,9 @@ class TrainingDashboard:
         self.validate_every = validate_every
         self.val_subset = _fixed_subset(trainer.val_set, validation_images)
         self.validation = dict(images=len(self.val_subset) if self.val_subset is not None else 0, points=[])
-        trainer.engine.hooks.insert(0, _SaysValidating(self))  # before the epoch's full validation starts
+        # Before the epoch's full validation starts; a dashboard built again on this trainer replaces the old one's.
+        trainer.engine.hooks = [h for h in trainer.engine.hooks if not isinstance(h, _SaysValidating)]
+        trainer.engine.hooks.insert(0, _SaysValidating(self))
         self.checkpoint = Path(checkpoint)
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
@@ -201,7 +203,7 @@ class TrainingDashboard:
         t = self.trainer
         last = t.history[-1] if t.history else None
         metrics = f", loss {last['loss']:.3f}, train top-1 error {last['top1_err']:.2f}" if last else ""
-        points = getattr(self, "validation", {}).get("points")
+        points = self.validation["points"]
         if points:
             step, error = points[-1]
             metrics += f", validation top-1 error {error:.2f} (step {step})"

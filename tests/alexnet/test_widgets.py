@@ -229,3 +229,13 @@ def test_the_training_plot_labels_both_validation_series():
     fig = viz.plot_training(history, epochs, validation=dict(images=2000, points=[(5, 0.7), (10, 0.65)]))
     labels = [line.get_label() for line in fig.axes[1].get_lines()]
     assert "validation top-1 (2,000 images)" in labels and "validation top-1 (all images, epoch end)" in labels
+
+
+def test_a_dashboard_built_again_on_a_trainer_replaces_the_old_ones_validating_hook(tmp_path):
+    from alexnet.widgets import TrainingDashboard, _SaysValidating
+
+    trainer = make_trainer(synthetic_sets())
+    TrainingDashboard(trainer, steps=1, checkpoint=tmp_path / "c.pt")
+    second = TrainingDashboard(trainer, steps=1, checkpoint=tmp_path / "c.pt")
+    hooks = [h for h in trainer.engine.hooks if isinstance(h, _SaysValidating)]
+    assert len(hooks) == 1 and hooks[0].dashboard is second
