@@ -35,6 +35,12 @@ def _listed(values: list[str], last: str = " and ") -> str:
     return ", ".join(values[:-1]) + last + values[-1] if len(values) > 1 else values[0]
 
 
+def _span(values: list[str]) -> str:
+    """``lo-hi`` of numbers written as strings (``lo`` alone when they read the same)."""
+    lo, hi = min(values, key=float), max(values, key=float)
+    return lo if lo == hi else f"{lo}-{hi}"
+
+
 def _points(value: float, digits: int = 1) -> str:
     return f"{value * 100:+.{digits}f}"
 
@@ -68,7 +74,61 @@ def figure1_values() -> dict[str, str]:
     out["figure1.rescaled-curves"] = f"{max(gaps) * 100:.1f} points"
     first = figure1.load(RESULTS / "relu_vs_tanh" / "results-modern.json")["summary"]["ratio"]
     out["figure1.first-ratio"] = f"{first['median']:.2f}x"
+    per_run = [sorted(e["seconds"] for e in run["epochs"])[len(run["epochs"]) // 2]
+               for result in results for run in result["runs"] if run["epochs"]]  # fmt: skip
+    out["figure1.seconds-range"] = f"{min(per_run):.0f} to {max(per_run):.0f}"
+    out["figure1.first"] = _first_experiment_table()
+    out.update(_figure1_reading(cc, by_name["standardized"], rescaled, by_name["scaled-tanh"]))
     return out
+
+
+def _figure1_reading(cc: dict, standardized: dict, rescaled: dict, scaled: dict) -> dict[str, str]:
+    """The numbers docs/figure1.md's "Reading it" quotes: the search's neighbours, tanh's pre-activation std and
+    saturation, the input std, and how close the rescaled recipe's curves are to cuda-convnet's per seed."""
+    out = {}
+    for activation in ("relu", "tanh"):
+        lr = cc["summary"]["activations"][activation]["lr"]
+        seed0 = {run["lr"]: run for run in cc["runs"] if run["activation"] == activation and run["seed"] == 0}
+        said = []
+        for other in (lr / 2, lr * 2):
+            run = seed0[other]
+            said.append(f"{other:g} ({run['epochs_to_target']} epochs)" if run["reached_target"] else
+                        f"{other:g} ({run['best_train_error']:.1%} after {len(run['epochs'])})")  # fmt: skip
+        out[f"figure1.beat.{activation}"] = f"{lr:g} beat {_listed(said)}"
+    tanh = next(run for run in cc["runs"] if run["activation"] == "tanh" and run["seed"] == 0
+                and run["lr"] == cc["summary"]["activations"]["tanh"]["lr"])  # fmt: skip
+    std = [layers["conv1"]["pre_activation_std"] for layers in tanh["layers"]]
+    out["figure1.tanh-std"] = f"{std[0]:.0f} after the first epoch ({std[-1]:.0f} at the {len(std)}th)"
+    out["figure1.conv2-saturated"] = f"{tanh['layers'][-1]['conv2']['saturated_fraction']:.0%}"
+    out["figure1.input-std"] = f"{rescaled['settings']['input_std']:.1f}"
+    gaps = []
+    for ours in rescaled["runs"]:
+        theirs = next(run for run in cc["runs"] if (run["activation"], run["lr"], run["seed"]) ==
+                      (ours["activation"], ours["lr"], ours["seed"]))  # fmt: skip
+        gaps += [abs(a["train_error"] - b["train_error"]) for a, b in zip(ours["epochs"], theirs["epochs"])]
+    out["figure1.rescaled-per-seed"] = f"{max(gaps) * 100:.1f} points"
+    chosen = standardized["summary"]["activations"]
+    at_target = [layers["conv2"]["saturated_fraction"] for run in standardized["runs"]
+                 if run["activation"] == "tanh" and run["lr"] == chosen["tanh"]["lr"]
+                 for layers in run["layers"][-1:]]  # fmt: skip
+    out["figure1.standardized-conv2"] = _span([f"{v * 100:.0f}" for v in at_target]) + "%"
+    scaled_sat = [run["layers"][-1]["conv1"]["saturated_fraction"] for run in scaled["runs"]
+                  if run["activation"] == "tanh"]  # fmt: skip
+    out["figure1.scaled-saturated"] = _span([f"{v * 100:.0f}" for v in scaled_sat]) + "%"
+    return out
+
+
+def _first_experiment_table() -> str:
+    """docs/figure1.md's first experiment (results-{modern,paper}.json): epochs to 25% and the two ratios."""
+    lines = ["| init | ReLU: epochs to 25% | tanh: epochs to 25% | ratio tanh/ReLU (epochs, iterations) | wall time |",
+             "| --- | --- | --- | --- | --- |"]  # fmt: skip
+    for init, label in (("modern", "modern (PyTorch default)"), ("paper", "paper (N(0, 0.01))")):
+        result = json.loads((RESULTS / "relu_vs_tanh" / f"results-{init}.json").read_text())
+        epochs = {run["activation"]: run["epochs_to_target"] for run in result["runs"]}
+        ratio = result["speedup"]
+        lines.append(f"| {label} | {epochs['relu']} | {epochs['tanh']} | {ratio['epochs']:.2f}x, "
+                     f"{ratio['iterations']:.2f}x | {result['wall_s']:.0f} s |")  # fmt: skip
+    return "\n".join(lines)
 
 
 def _median_curve(result: dict, activation: str) -> list[float]:
@@ -91,13 +151,21 @@ def shipped_values() -> dict[str, str]:
     seconds = [e["seconds"] for e in meta["history"]]
     runs = json.loads((RESULTS / "figure3" / "colour-specificity-runs.json").read_text())
     split = sum(runs["split"].values())
+    with (RESULTS / "train" / "cifar-alexnet-3-epochs-x86-64-cpu.csv").open() as f:
+        three = list(csv.DictReader(f))
+    top1 = ", ".join(f"{float(e['val_top1_err']):.1%}" for e in three)
+    top5 = ", ".join(f"{float(e['val_top5_err']):.1%}" for e in three)
+    per_epoch = [float(e["epoch_seconds"]) for e in three]
+    three_epochs = (f"{top1} after epochs 1-{len(three)} (top-5 {top5}), {min(per_epoch):.0f}-{max(per_epoch):.0f} s "
+                    "per epoch")  # fmt: skip
     return {"weights.top1": f"**{meta['val_top1_err']:.2%}**",
             "weights.plateaus": ", ".join(f"after epoch {d}" for d in drops),
             "weights.seconds": (f"{meta['training_seconds']:,} s of training ({min(seconds):.0f} to "
                                 f"{max(seconds):.0f} s per epoch"),
             "weights.curve": ", ".join(f"{e['val_top1_err'] * 100:.1f}" for e in meta["history"]) + "%",
             "weights.measured": f"{meta['val_top1_err']:.2%} (top-5 {meta['val_top5_err']:.2%})",
-            "figure3.split": f"(p < {runs['alpha']:g}) in **{split} of {len(runs['split'])}**"}  # fmt: skip
+            "figure3.split": f"(p < {runs['alpha']:g}) in **{split} of {len(runs['split'])}**",
+            "train.3-epochs": three_epochs}  # fmt: skip
 
 
 def figure3_values() -> dict[str, str]:
@@ -213,6 +281,113 @@ def lrn_overlap_values() -> dict[str, str]:
     return out
 
 
+def lrn_prose_values() -> dict[str, str]:
+    """The numbers docs/lrn_overlap.md's prose quotes: seed spreads, the turn at epoch 100, the published pair."""
+    import statistics
+
+    from alexnet.experiments import lrn_overlap
+
+    results = lrn_overlap.load(RESULTS / "lrn_overlap" / "results.json")
+    runs = results["runs"]
+    variants = ("13pct", "13pct+lrn", "13pct-nonoverlap")
+    seeds = {v: [runs[f"{v}:{seed}"] for seed in range(3)] for v in variants}
+    measures = {"multiview": lambda run: run["final_test_error"]["multiview"],
+                "centre": lambda run: run["final_test_error"]["centre"],
+                "gap": lambda run: run["history"][-1]["test_error"] - run["history"][-1]["train_error"]}  # fmt: skip
+
+    def spread(variant, which):
+        values = [measures[which](run) for run in seeds[variant]]
+        return max(values) - min(values)
+
+    def two(value):
+        return f"{value * 100:.2f}"
+
+    out = {}
+    for variant in variants:
+        out[f"lrn.spreads.{variant}"] = (f"{two(spread(variant, 'multiview'))} points multiview, "
+                                         f"{two(spread(variant, 'centre'))} centre crop, "
+                                         f"{two(spread(variant, 'gap'))} in the gap")  # fmt: skip
+        out[f"lrn.spreads-list.{variant}"] = _listed([two(spread(variant, w)) for w in measures]) + " points"
+        for which in measures:
+            out[f"lrn.spread.{variant}.{which}"] = two(spread(variant, which))
+        train = [(run["history"][99]["train_error"], run["history"][-1]["train_error"]) for run in seeds[variant]]
+        out[f"lrn.train-drop.{variant}"] = (f"{statistics.median(t[0] for t in train):.1%} to "
+                                            f"{statistics.median(t[1] for t in train):.1%}")  # fmt: skip
+    ratios = [spread("13pct+lrn", w) / spread("13pct", w) for w in measures]
+    out["lrn.spread-ratio"] = f"{min(ratios):.0f} to {max(ratios):.0f} times"
+    for epoch in (100, 140):  # seed 0, as in the curve table
+        out[f"lrn.loss{epoch}.13pct"] = f"{runs['13pct:0']['history'][epoch - 1]['train_loss']:.3f}"
+    last_ten = [h["test_error"] for h in runs["13pct+lrn:2"]["history"][-10:]]
+    out["lrn.last-ten.13pct+lrn.2"] = f"{min(last_ten) * 100:.1f}-{max(last_ten):.1%}"
+    lrn = lrn_overlap.compare(results, "13pct", "13pct+lrn", "multiview")
+    out["lrn.lrn.multiview.plain"] = _points(lrn["mean"], 2)
+    out["lrn.lrn.centre.abs"] = f"{abs(lrn_overlap.compare(results, '13pct', '13pct+lrn', 'centre')['mean']) * 100:.1f}"
+    gap = lrn_overlap.compare(results, "13pct", "13pct+lrn", "gap")
+    out["lrn.lrn.gap-over-spread"] = f"{abs(gap['mean']) / gap['noise']:.0f} times"
+    val = {v: [run["history"][99]["val_error"] for run in seeds[v]] for v in ("13pct", "13pct+lrn")}
+    out["lrn.lrn.val-lead.mean"] = _points(statistics.fmean(a - b for a, b in zip(val["13pct+lrn"], val["13pct"])))
+    out["lrn.val100.spread"] = f"{max(max(v) - min(v) for v in val.values()) * 100:.1f}"
+    test = {v: [run["history"][99]["test_error"] for run in seeds[v]] for v in ("13pct", "13pct+lrn")}
+    out["lrn.lrn.test100"] = ", ".join(_points(a - b, 2) for a, b in zip(test["13pct+lrn"], test["13pct"]))
+    overlap = lrn_overlap.compare(results, "13pct-nonoverlap", "13pct", "multiview")
+    out["lrn.overlap.over-noise"] = f"{abs(overlap['mean']) / overlap['noise']:.0f} times"
+    out["lrn.overlap.noise"] = two(overlap["noise"])
+    out["lrn.overlap.differences-within"] = two(max(overlap["differences"]) - min(overlap["differences"]))
+    centres = [run["final_test_error"]["centre"] for v in ("13pct", "13pct-nonoverlap") for run in seeds[v]]
+    out["lrn.overlap.centre-range"] = f"{min(centres) * 100:.1f}-{max(centres):.1%}"
+    median = statistics.median(run["final_test_error"]["multiview"] for run in seeds["13pct"])
+    out["lrn.offset.13pct"] = f"{median * 100 - 12.6:.1f}"  # cuda-convnet's Methodology page: 12.6% multiview
+    out["lrn.median-multiview.13pct"] = f"{median:.1%}"
+    eleven, base = runs["11pct:0"], runs["13pct:0"]
+    gaps = [(r["history"][-1]["test_error"] - r["history"][-1]["train_error"]) * 100 for r in (eleven, base)]
+    out["lrn.11pct.gap-points"] = f"{gaps[0]:.1f}"
+    out["lrn.11pct.gaps-against"] = "{:.1f} points against {:.1f}".format(*gaps)
+    published = lrn_overlap.compare(results, "13pct", "11pct", "multiview")["mean"]
+    out["lrn.11pct.over-spread"] = f"{abs(published) / spread('13pct', 'multiview'):.0f} times"
+    out["lrn.11pct.wall"] = f"{eleven['wall_s'] / 3600:.1f} hours"
+    return out
+
+
+def step_tables() -> dict[str, str]:
+    """docs/lrn_overlap.md's step benchmark: ms per training step of each network and setting, per CPU."""
+    out = {}
+    for path in sorted(RESULTS.glob("cuda-convnet-step-*.json")):
+        result = json.loads(path.read_text())
+        settings = list(dict.fromkeys(row["setting"] for row in result["rows"]))
+        lines = ["| variant | " + " | ".join(settings) + " |", "| --- " * (len(settings) + 1) + "|"]
+        for variant in dict.fromkeys(row["variant"] for row in result["rows"]):
+            cells = {row["setting"]: f"{row['ms']:.0f}" + (f" ({row['speedup']:.2f}x)" if row["speedup"] != 1.0 else "")
+                     for row in result["rows"] if row["variant"] == variant}  # fmt: skip
+            lines.append(f"| {variant} | " + " | ".join(cells.get(s, "-") for s in settings) + " |")
+        meta = result["meta"]
+        caption = (f"{meta['device']}, {meta['date']}, torch {meta['torch'].split('+')[0]}, `{meta['command']}` "
+                   f"(`benchmarks/results/{path.name}`), ms per step of 128 crops:")  # fmt: skip
+        out[f"lrn.steps.{path.stem.removeprefix('cuda-convnet-step-')}"] = caption + "\n\n" + "\n".join(lines)
+    return out
+
+
+def kernel_times() -> dict[str, str]:
+    """docs/kernels.md's CPU table: the lab's ops against eager PyTorch, from the benchmarks' results."""
+    lines = ["| device | op | shape, dtype | pass | ours | PyTorch eager | speed-up |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    commands = []
+    for name, op in (("lrn", "LRN"), ("fused", "ReLU->LRN->pool")):
+        for path in sorted(RESULTS.glob(f"{name}-*.json")):
+            result = json.loads(path.read_text())
+            rows = result["rows"]
+            if "cpu" not in result["meta"]["device"].lower() or "provider" not in rows[0]:  # GPU runs; memory files
+                continue
+            commands.append(f"`{result['meta']['command']}` ({result['meta']['date']})")
+            for ours in (r for r in rows if r["provider"].startswith("kernels")):
+                eager = next(r for r in rows if r["provider"] == "torch eager" and r["shape"] == ours["shape"]
+                             and r["dtype"] == ours["dtype"] and r["mode"] == ours["mode"])  # fmt: skip
+                ms = [f"{r['ms']:.1f} ms [{r['ms_p20']:.1f}, {r['ms_p80']:.1f}]" for r in (ours, eager)]
+                dtype = ours["dtype"].replace("float", "fp")
+                lines.append(f"| {result['meta']['device']} | {op} | {ours['shape']} {dtype} | {ours['mode']} | "
+                             f"{ms[0]} | {ms[1]} | {ours['speedup_vs_eager']:.2f}x |")  # fmt: skip
+    return {"kernels.cpu-times": "\n".join(lines), "kernels.cpu-commands": _listed(commands)}
+
+
 def _readme_row(results: dict, out: dict[str, str]) -> str:
     """The README's LRN/overlap cell: each variant's multiview error and the paired differences, in one breath."""
     from alexnet.experiments import lrn_overlap
@@ -247,7 +422,8 @@ def _findings(out: dict[str, str]) -> str:
 
 def values() -> dict[str, str]:
     """Every generated value by name, from the committed results files."""
-    return {**figure1_values(), **shipped_values(), **figure3_values(), **lrn_overlap_values()}
+    return {**figure1_values(), **shipped_values(), **figure3_values(), **lrn_overlap_values(), **lrn_prose_values(),
+            **step_tables(), **kernel_times()}
 
 
 def render(text: str, known: dict[str, str], where: str) -> str:
