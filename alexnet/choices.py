@@ -1,8 +1,8 @@
 """Every name a user picks, with its default, in one place: the CLI, the notebooks' widgets, the models and the
 experiments import these and type none of them again.
 
-    MODELS  BACKENDS  INITS  MEANS  ACTIVATIONS  PARALLEL_LAYOUTS  MEMORY_FORMATS
-    default_init(model)        model_for_data(data)        TrainChoices (a training run's choices)
+    MODELS  BACKENDS  INITS  MEANS  ACTIVATIONS  PARALLEL_LAYOUTS  MEMORY_FORMATS  RECIPES  PRECISIONS
+    default_init(model)   model_for_data(data)   resolve_precision(precision, device)   TrainChoices (a run's choices)
 
 Imports nothing heavier than the standard library, so any module may use it.
 """
@@ -31,10 +31,42 @@ PARALLEL_LAYOUTS = ("none", "data", "columns", "hybrid")
 MEMORY_FORMATS = ("contiguous", "channels_last")
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """How the optimiser is driven: the learning rate, a linear warm-up to it, and label smoothing."""
+
+    lr: float
+    warmup_steps: int = 0
+    label_smoothing: float = 0.0
+
+
+# paper: section 5 as written (SGD from lr 0.01 at once, plain cross-entropy). fast: the same SGD, momentum, decay and
+# plateau rule, but warmed up over 200 steps to a 3x higher rate, with label smoothing 0.1; chosen by
+# benchmarks/bench_first_minutes.py for the lowest validation error a few minutes after the start on a 2-core CPU.
+RECIPES = {"paper": Recipe(lr=0.01), "fast": Recipe(lr=0.03, warmup_steps=200, label_smoothing=0.1)}
+# The forward pass's precision: fp32, bf16 autocast, or auto: bf16 where it is faster (a CPU with AMX), else fp32.
+PRECISIONS = ("auto", "fp32", "bf16")
+# What the notebooks' training dashboard starts from (alexnet.widgets.TrainingSetup): chosen for learning that shows
+# within minutes on a laptop CPU (benchmarks/bench_first_minutes.py); the CLI and build_trainer keep the paper's.
+DASHBOARD_DEFAULTS = dict(model="cifar-alexnet", batch_size=64, recipe="fast", precision="auto")
+
+
 def check_choice(name: str, value, choices: tuple) -> None:
     """A ValueError naming the argument and what it may be, unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+def resolve_precision(precision: str, device: str = "cpu") -> str:
+    """``"fp32"`` or ``"bf16"`` for ``precision`` on ``device``. ``"auto"`` is bf16 on a CPU with AMX (whose tile
+    units multiply bf16 matrices: a training step about 1.2-1.5x faster) and fp32 everywhere else (without AMX, a
+    CPU emulates bf16 products about ten times slower than fp32)."""
+    check_choice("precision", precision, PRECISIONS)
+    if precision != "auto":
+        return precision
+    import torch
+
+    return "bf16" if str(device).startswith("cpu") and torch.cpu._is_amx_tile_supported() else "fp32"
 
 
 def default_init(model: str) -> str:
@@ -67,17 +99,19 @@ class TrainChoices:
     mean: str = "pixel"
     augment: bool = True
     batch_size: int = 128
-    lr: float = 0.01
+    lr: float | None = None
     momentum: float = 0.9
     weight_decay: float = 5e-4
     backend: str = "auto"
     init: str | None = None
     activation: str = "relu"
     seed: int = 0
+    recipe: str = "paper"
+    precision: str = "fp32"
 
-    # What a resumed run may change: the learning rate (applied and recorded) and the backend (the same function,
-    # computed elsewhere). Everything else is the run's own.
-    CHANGEABLE_ON_RESUME = ("lr", "backend")
+    # What a resumed run may change: the learning rate (applied and recorded), the backend (the same function,
+    # computed elsewhere) and the precision (the same function, rounded differently). Everything else is the run's.
+    CHANGEABLE_ON_RESUME = ("lr", "backend", "precision")
 
     def __post_init__(self) -> None:
         if self.model is not None:
@@ -87,12 +121,15 @@ class TrainChoices:
         if self.init is not None:
             check_choice("init", self.init, INITS)
         check_choice("activation", self.activation, ACTIVATIONS)
+        check_choice("recipe", self.recipe, tuple(RECIPES))
+        check_choice("precision", self.precision, PRECISIONS)
 
     def resolved(self, data: str, download: bool = False) -> tuple[TrainChoices, str | None]:
-        """These choices with the model and init filled in for ``data``, and why the model was picked (None when
-        it was given)."""
+        """These choices with the model, init and lr filled in for ``data``, and why the model was picked (None
+        when it was given)."""
         model, why = (self.model, None) if self.model is not None else model_for_data(data, download)
-        return TrainChoices(**dict(asdict(self), model=model, init=self.init or default_init(model))), why
+        lr = self.lr if self.lr is not None else RECIPES[self.recipe].lr
+        return TrainChoices(**dict(asdict(self), model=model, init=self.init or default_init(model), lr=lr)), why
 
     @classmethod
     def from_checkpoint(cls, state: dict) -> dict:
@@ -105,7 +142,8 @@ class TrainChoices:
             model=spec.get("name"), mean=data.get("mean"), augment=data.get("augment"),
             batch_size=config.get("batch_size"), lr=config.get("lr"), momentum=config.get("momentum"),
             weight_decay=config.get("weight_decay"), backend=kwargs.get("backend"), init=kwargs.get("init"),
-            activation=kwargs.get("activation"), seed=config.get("seed"),
+            activation=kwargs.get("activation"), seed=config.get("seed"), recipe=config.get("recipe"),
+            precision=config.get("precision"),
         )  # fmt: skip
 
     @classmethod

@@ -7,10 +7,10 @@ step. What differs between experiments is passed in as small objects, never as b
 * ``batches``: where mini-batches come from. :class:`alexnet.data.EpochLoader` (image folders, any data set),
   ``DeviceJPEGLoader`` (JPEGs decoded on the GPU) or :class:`TensorBatches` (uint8 images already on the device,
   with the experiment's crops and flips). Each has ``epoch(epoch, start_step)`` and ``steps(epoch)``.
-* ``schedule``: how the learning rate moves. :class:`ConstantLR`, :class:`PlateauLR` (divide when validation
-  stalls, the paper's rule), :class:`PhasedLR` (cuda-convnet's fixed phases).
-* ``stop``: when :meth:`Engine.fit` ends (:class:`MaxEpochs`, :class:`TargetError`, :class:`NoLaterThan`); the
-  interactive ``Trainer`` steps the engine itself instead.
+* ``schedule``: how the learning rate moves (:mod:`alexnet.schedules`: constant, the paper's plateau rule,
+  cuda-convnet's fixed phases, a warm-up before any of them).
+* ``stop``: when :meth:`Engine.fit` ends (:mod:`alexnet.schedules`: a number of epochs, a target error, pruning);
+  the interactive ``Trainer`` steps the engine itself instead.
 * ``hooks``: everything else, at each step and epoch end (metrics, validation, layer statistics, state files,
   progress bars, live plots): any object with some of ``on_step(engine, out)``, ``on_epoch_end(engine, record)``
   (fill the epoch's record) and ``after_epoch(engine, record)`` (the record is kept and the epoch counted).
@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .schedules import ConstantLR
 
 if TYPE_CHECKING:
     from .parallel import Strategy
@@ -94,93 +96,6 @@ class TensorBatches:
         for first in range(0, len(order), self.batch_size):
             index = order[first : first + self.batch_size]
             yield self.prepare(self.images[index], gen), self.labels[index]
-
-
-# ----------------------------------------------------------------------------------------------- schedules
-
-
-class ConstantLR:
-    """The learning rate stays where it is (a user may still change it by hand)."""
-
-    def start_epoch(self, engine: Engine) -> None:
-        pass
-
-    def end_epoch(self, engine: Engine, record: dict) -> None:
-        pass
-
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        pass
-
-
-class PlateauLR(ConstantLR):
-    """Divide the learning rate by ``1 / factor`` when the epoch's ``metric`` has not improved for ``patience``
-    epochs (the paper, section 5: "divide the learning rate by 10 when the validation error rate stopped
-    improving"); epochs without that metric leave it alone."""
-
-    def __init__(self, optimizer: torch.optim.Optimizer, *, factor: float, patience: int, min_lr: float,
-                 metric: str = "val_top1_err") -> None:  # fmt: skip
-        self.metric = metric
-        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="min", factor=factor, patience=patience, min_lr=min_lr
-        )
-
-    def end_epoch(self, engine: Engine, record: dict) -> None:
-        if self.metric in record:
-            self.scheduler.step(record[self.metric])
-
-    def state_dict(self) -> dict:
-        return self.scheduler.state_dict()
-
-    def load_state_dict(self, state: dict) -> None:
-        self.scheduler.load_state_dict(state)
-
-
-class PhasedLR(ConstantLR):
-    """A fixed schedule: ``factor(epoch)`` times each parameter group's ``base_lr`` for the groups marked
-    ``scales`` (cuda-convnet divides epsW and leaves the biases' epsB alone)."""
-
-    def __init__(self, factor: Callable[[int], float]) -> None:
-        self.factor = factor
-
-    def start_epoch(self, engine: Engine) -> None:
-        factor = self.factor(engine.epoch)
-        for group in engine.optimizer.param_groups:
-            group["lr"] = group["base_lr"] * (factor if group["scales"] else 1.0)
-
-
-# ----------------------------------------------------------------------------------------------- stop rules
-
-
-class MaxEpochs:
-    def __init__(self, epochs: int) -> None:
-        self.epochs = epochs
-
-    def __call__(self, engine: Engine) -> str | None:
-        return "max_epochs" if engine.epoch >= self.epochs else None
-
-
-class TargetError:
-    """Stop once an epoch's ``metric`` is at or below ``target``."""
-
-    def __init__(self, target: float, metric: str = "train_error") -> None:
-        self.target, self.metric = target, metric
-
-    def __call__(self, engine: Engine) -> str | None:
-        reached = engine.records and engine.records[-1][self.metric] <= self.target
-        return "target" if reached else None
-
-
-class NoLaterThan:
-    """Stop after ``epochs`` epochs because finishing later could not beat a run that already did (pruning)."""
-
-    def __init__(self, epochs: int | None) -> None:
-        self.epochs = epochs
-
-    def __call__(self, engine: Engine) -> str | None:
-        return "pruned" if self.epochs is not None and engine.epoch >= self.epochs else None
 
 
 # ----------------------------------------------------------------------------------------------- hooks
@@ -255,12 +170,16 @@ class Engine:
     finished epoch, filled by the hooks. ``rng``: a context manager factory every step runs in (the Trainer's
     private random stream for dropout). :meth:`state_dict` / :meth:`load_state_dict` cover everything above plus
     the weights, the optimizer and the schedule, so a run resumes exactly from an epoch's end.
+
+    ``autocast``: a lower precision for the forward pass (``torch.bfloat16``: matrix products in bf16, the loss
+    and the weights in fp32); ``label_smoothing``: the cross-entropy's (0: the paper's plain cross-entropy).
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, batches, *, schedule=None, hooks=(),
                  parallel: Strategy | None = None, rng: Callable[[], contextlib.AbstractContextManager] | None = None,
-                 ) -> None:  # fmt: skip
+                 autocast: torch.dtype | None = None, label_smoothing: float = 0.0) -> None:  # fmt: skip
         self.model, self.optimizer, self.batches = model, optimizer, batches
+        self.autocast, self.label_smoothing = autocast, label_smoothing
         self.schedule = schedule or ConstantLR()
         self.hooks = list(hooks)
         if parallel is None:
@@ -314,6 +233,7 @@ class Engine:
         device = self.parallel.device
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         self.model.train()
+        self.schedule.start_step(self)
         with self.rng():
             logits, loss = self._update(x, y)
         self.step_in_epoch += 1
@@ -325,8 +245,9 @@ class Engine:
         return out
 
     def _update(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self.model(x)
-        loss = F.cross_entropy(logits, y)  # the mini-batch mean
+        with torch.autocast(x.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None):
+            logits = self.model(x)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=self.label_smoothing)  # the mini-batch mean
         if not torch.isfinite(loss):
             raise Diverged(f"the loss became {loss.item()} at step {self.global_step} (lr {self.lr:g}, batch "
                            f"{len(y)}): training diverged; lower the learning rate (e.g. by 10x)")  # fmt: skip

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .choices import TrainChoices
+from .choices import RECIPES, TrainChoices, resolve_precision
 from .model import ModelSpec
 from .train import TrainConfig, Trainer
 
@@ -66,7 +66,10 @@ def make_trainer(
 
         place_columns(model, devices)
     optimisation = {name: getattr(choices, name) for name in ("lr", "momentum", "weight_decay", "batch_size", "seed")}
-    config = TrainConfig(**optimisation, device=device, num_workers=workers)
+    recipe = RECIPES[choices.recipe]
+    config = TrainConfig(**optimisation, device=device, num_workers=workers, recipe=choices.recipe,
+                         warmup_steps=recipe.warmup_steps, label_smoothing=recipe.label_smoothing,
+                         precision=resolve_precision(choices.precision, device))  # fmt: skip
     preprocessing = dict(mean=choices.mean, augment=choices.augment, subset=subset)
     return Trainer(model, sets.train, sets.val, config, log_dir=log_dir, spec=spec, dist_ctx=dist_ctx,
                    preprocessing=preprocessing, overwrite=overwrite)  # fmt: skip
@@ -81,18 +84,21 @@ def build_trainer(
     device: str = "cpu",
     devices: tuple[str, str] | None = None,
     batch_size: int = 128,
-    lr: float = 0.01,
+    lr: float | None = None,
     subset: int | None = None,
     log_dir: str | Path | None = None,
     seed: int = 0,
+    recipe: str = "paper",
+    precision: str = "fp32",
 ) -> Trainer:
     """A ready Trainer from the notebooks' controls, with the CLI's defaults for everything they do not offer.
 
     data: ``"demo"``, ``"cifar10"``, ``"imagenette"``, or a folder/zip path. model: one of
     :data:`alexnet.choices.MODELS`. devices: two devices for the two columns (AlexNet models only). subset: train
-    on this many images (32x32 models; quick runs).
+    on this many images (32x32 models; quick runs). lr: None for the recipe's (:data:`alexnet.choices.RECIPES`).
+    precision: ``"fp32"``, ``"bf16"`` or ``"auto"`` (bf16 where it is faster: a CPU with AMX).
     """
-    choices, _ = TrainChoices(model=model, backend=backend, init=init, batch_size=batch_size, lr=lr,
-                              seed=seed).resolved(data)  # fmt: skip
+    choices, _ = TrainChoices(model=model, backend=backend, init=init, batch_size=batch_size, lr=lr, seed=seed,
+                              recipe=recipe, precision=precision).resolved(data)  # fmt: skip
     sets = load_data(data, choices, subset=subset)
     return make_trainer(choices, sets, device=device, devices=devices, log_dir=log_dir, subset=subset)

@@ -14,7 +14,6 @@ import math
 import random
 import signal
 import threading
-import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,14 +23,18 @@ import torch.nn as nn
 
 from . import checkpoint, parallel
 from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, read_checkpoint
-from .data import EpochLoader, ImageFolder, Preprocess, check_classes
-from .engine import Diverged, Engine, PlateauLR
+from .data import check_classes, train_loader
+from .engine import Diverged, Engine
 from .files import atomic_save
 from .metrics import EpochCheckpoints, MetricsLog, TrainerMetrics, evaluate
 from .model import ModelSpec
+from .schedules import PlateauLR, WarmupLR
 
-# What makes a folder hold a run (colour-specificity.json: see alexnet.viz.ColourSpecificityLog).
+# What makes a folder hold a run (colour-specificity.json: see alexnet.conv1.ColourSpecificityLog).
 RUN_FILES = ("checkpoint.pt", "metrics.jsonl", "epochs.csv", "colour-specificity.json")
+
+
+AUTOCAST = {"fp32": None, "bf16": torch.bfloat16}  # a precision's autocast dtype (None: no autocast)
 
 
 @dataclass
@@ -50,6 +53,11 @@ class TrainConfig:
     num_workers: int = 0
     log_every: int = 10  # steps between records in metrics.jsonl
     eval_batches: int | None = None  # cap on validation batches per epoch (None: all)
+    # The recipe's additions (alexnet.choices.RECIPES; the paper's: none) and the forward pass's precision.
+    recipe: str = "paper"
+    warmup_steps: int = 0  # a linear warm-up to lr over this many steps
+    label_smoothing: float = 0.0
+    precision: str = "fp32"  # or "bf16" (autocast); alexnet.choices.resolve_precision turns "auto" into one
 
     def __post_init__(self) -> None:
         for name in ("lr", "momentum", "weight_decay", "min_lr"):
@@ -63,6 +71,12 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig: {name} must be >= 0, got {getattr(self, name)}")
         if not 0 < self.lr_decay < 1:
             raise ValueError(f"TrainConfig: lr_decay must be in (0, 1), got {self.lr_decay}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"TrainConfig: warmup_steps must be >= 0, got {self.warmup_steps}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"TrainConfig: label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.precision not in AUTOCAST:
+            raise ValueError(f"TrainConfig: precision must be one of {tuple(AUTOCAST)}, got {self.precision!r}")
 
 
 
@@ -119,13 +133,16 @@ class Trainer:
         self.spec = spec
         self.train_set, self.val_set = train_set, val_set
         self._progress = False
-        self.loader = train_loader(train_set, self.config, self.device)
+        self.loader = train_loader(train_set, self.config.batch_size, self.device, seed=self.config.seed,
+                                   num_workers=self.config.num_workers)  # fmt: skip
         self.optimizer = torch.optim.SGD(
             params, lr=self.config.lr, momentum=self.config.momentum,
             weight_decay=self.config.weight_decay,
         )  # fmt: skip
         self.schedule = PlateauLR(self.optimizer, factor=self.config.lr_decay, patience=self.config.plateau_patience,
                                   min_lr=self.config.min_lr)  # fmt: skip
+        if self.config.warmup_steps:
+            self.schedule = WarmupLR(self.schedule, steps=self.config.warmup_steps, peak=self.config.lr)
         self.log_dir = Path(log_dir) if log_dir else None
         self._unresumed_run = self._prepare_log_dir(overwrite)  # a run is here that we have not loaded
         self.log = MetricsLog(log_dir)
@@ -134,7 +151,8 @@ class Trainer:
         self.metrics = TrainerMetrics(self)
         self.engine = Engine(self.model, self.optimizer, self.loader, schedule=self.schedule,
                              hooks=[self.metrics, EpochCheckpoints(self)], parallel=self.strategy,
-                             rng=self._private_rng)  # fmt: skip
+                             rng=self._private_rng, autocast=AUTOCAST[self.config.precision],
+                             label_smoothing=self.config.label_smoothing)  # fmt: skip
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
@@ -243,6 +261,13 @@ class Trainer:
             raise ValueError(f"lr must be > 0, got {lr}")
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+        if isinstance(self.schedule, WarmupLR):  # during the warm-up the slider moves the rate it rises to
+            self.schedule.peak = lr
+
+    @property
+    def precision(self) -> str:
+        """``"fp32"`` or ``"bf16"``: the forward pass's precision now."""
+        return "bf16" if self.engine.autocast == torch.bfloat16 else "fp32"
 
     def step(self) -> dict:
         """One SGD step on the next mini-batch; at the end of an epoch also validates and adjusts the lr.
@@ -431,19 +456,6 @@ class Trainer:
 
 def _short(names) -> str:
     return ", ".join(list(names)[:4]) + (", ..." if len(names) > 4 else "")
-
-
-def train_loader(train_set, config: TrainConfig, device: torch.device):
-    """The training batches: decoded and augmented on the GPU for image folders on CUDA (PIL on a few CPU cores
-    cannot feed AlexNet there), by :class:`EpochLoader` otherwise. Both serve the same plan per epoch."""
-    if device.type == "cuda" and isinstance(train_set, ImageFolder) and isinstance(train_set.transform, Preprocess):
-        from .device_data import DeviceJPEGLoader
-
-        try:
-            return DeviceJPEGLoader(train_set, config.batch_size, device=device, seed=config.seed)
-        except RuntimeError as err:  # no torchvision: decode with PIL
-            warnings.warn(f"decoding with PIL on the CPU: {err}", stacklevel=2)
-    return EpochLoader(train_set, config.batch_size, shuffle=True, seed=config.seed, num_workers=config.num_workers)
 
 
 class _stop_on_signals:

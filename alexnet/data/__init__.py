@@ -48,7 +48,7 @@ from .datasets import (
     resize_center_crop,
     split_dirs,
 )
-from .loaders import EpochLoader
+from .loaders import EpochLoader, train_loader
 from .transforms import (
     IMAGENET_EIGVAL,
     IMAGENET_EIGVEC,
@@ -67,6 +67,7 @@ __all__ = [
     "CorruptImageError",
     "DEMO_PHOTOS",
     "EpochLoader",
+    "train_loader",
     "IMAGENET_EIGVAL",
     "IMAGENET_EIGVEC",
     "IMAGENET_MEAN",

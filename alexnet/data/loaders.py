@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 
 import torch
 
 from ..engine import epoch_generator
+from .datasets import ImageFolder
+from .transforms import Preprocess
 
 
 class EpochLoader:
@@ -73,3 +76,16 @@ class EpochLoader:
         if not good:
             return torch.empty(0), torch.empty(0, dtype=torch.long), len(items)
         return torch.stack([x for x, _ in good]), torch.tensor([y for _, y in good]), len(items) - len(good)
+
+
+def train_loader(train_set, batch_size: int, device: torch.device, *, seed: int, num_workers: int = 0):
+    """The training batches: decoded and augmented on the GPU for image folders on CUDA (PIL on a few CPU cores
+    cannot feed AlexNet there), by :class:`EpochLoader` otherwise. Both serve the same plan per epoch."""
+    if device.type == "cuda" and isinstance(train_set, ImageFolder) and isinstance(train_set.transform, Preprocess):
+        from ..device_data import DeviceJPEGLoader
+
+        try:
+            return DeviceJPEGLoader(train_set, batch_size, device=device, seed=seed)
+        except RuntimeError as err:  # no torchvision: decode with PIL
+            warnings.warn(f"decoding with PIL on the CPU: {err}", stacklevel=2)
+    return EpochLoader(train_set, batch_size, shuffle=True, seed=seed, num_workers=num_workers)

@@ -66,3 +66,40 @@ def test_the_cli_and_build_trainer_train_the_same_run_from_the_same_choices(tiny
     assert a["model_spec"] == b["model_spec"] and a["data"] == b["data"] and a["train_config"] == b["train_config"]
     for name, value in a["model"].items():
         assert torch.equal(value, b["model"][name]), name
+
+
+def test_the_recipe_gives_the_lr_unless_one_is_given_and_precision_auto_follows_amx(monkeypatch):
+    from alexnet.choices import RECIPES, resolve_precision
+
+    assert TrainChoices(model="cifar-alexnet").resolved("demo")[0].lr == RECIPES["paper"].lr == 0.01
+    assert TrainChoices(model="cifar-alexnet", recipe="fast").resolved("demo")[0].lr == RECIPES["fast"].lr
+    assert TrainChoices(model="cifar-alexnet", recipe="fast", lr=0.002).resolved("demo")[0].lr == 0.002
+    with pytest.raises(ValueError, match="recipe must be one of"):
+        TrainChoices(recipe="quick")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        TrainChoices(precision="fp16")
+    for amx, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda amx=amx: amx)
+        assert resolve_precision("auto", "cpu") == expected
+    assert resolve_precision("auto", "cuda") == "fp32" and resolve_precision("bf16", "cuda") == "bf16"
+
+
+def test_the_recipe_and_precision_are_recorded_in_the_checkpoint_and_precision_may_change_on_resume(tmp_path):
+    from alexnet.runs import build_trainer
+
+    trainer = build_trainer("demo", "cifar-alexnet", batch_size=4, recipe="fast", precision="bf16", backend="torch")
+    assert (trainer.config.recipe, trainer.config.warmup_steps, trainer.config.label_smoothing) == ("fast", 200, 0.1)
+    assert trainer.precision == "bf16" and trainer.engine.autocast == torch.bfloat16
+    trainer.step()
+    assert trainer.lr == pytest.approx(trainer.config.lr / 200)  # the first step of the warm-up
+    trainer.save_checkpoint(tmp_path / "c.pt")
+    state = read_checkpoint(tmp_path / "c.pt")
+    saved = TrainChoices.from_checkpoint(state)
+    assert (saved["recipe"], saved["precision"]) == ("fast", "bf16")
+    resumed = TrainChoices.for_resume(state, dict(precision="fp32"))
+    assert (resumed.recipe, resumed.precision) == ("fast", "fp32")
+    with pytest.raises(ResumeConflict):
+        TrainChoices.for_resume(state, dict(recipe="paper"))
+    again = build_trainer("demo", "cifar-alexnet", batch_size=4, recipe="fast", precision="fp32", backend="torch")
+    again.load_checkpoint(tmp_path / "c.pt")
+    assert again.global_step == 1 and again.schedule.peak == pytest.approx(trainer.config.lr)

@@ -236,3 +236,17 @@ def test_cifar10_not_downloaded_says_only_what_to_do(tmp_path, capsys, monkeypat
     assert "--model not given" not in out and "cifar-alexnet" not in out  # nothing is said about data not there
     assert err.count("\n") == 1 and "CIFAR-10 is not downloaded" in err and "--download" in err
     assert "cifar10-jpg.zip" in err
+
+
+def test_train_takes_the_recipe_and_precision_records_them_and_refuses_unknown_ones(tiny_cifar, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["--data", str(tiny_cifar), "--batch-size", "8", "--quiet", "--model", "four-layer", "--out", str(out)]
+    assert main(["train", "--steps", "2", "--recipe", "fast", "--precision", "bf16", *args]) == 0
+    config = read_checkpoint(out / "checkpoint.pt")["train_config"]
+    assert (config["recipe"], config["warmup_steps"], config["label_smoothing"], config["precision"]) == (
+        "fast", 200, 0.1, "bf16")  # fmt: skip
+    assert config["lr"] == 0.03  # the fast recipe's rate, since --lr was not given
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as err:
+        main(["train", "--steps", "1", "--recipe", "quick", *args])
+    assert err.value.code == 2 and "invalid choice: 'quick'" in capsys.readouterr().err

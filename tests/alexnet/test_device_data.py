@@ -110,11 +110,10 @@ def test_real_imagenet_jpegs_decode_like_pil():
 
 
 def test_the_trainer_decodes_on_the_gpu_for_image_folders_on_cuda(tmp_path):
-    from alexnet.data import EpochLoader
-    from alexnet.train import TrainConfig, train_loader
+    from alexnet.data import EpochLoader, train_loader
 
     root = write_images(tmp_path / "imgs", 2, 2, 40, ext=".jpg")
     dataset = data.ImageFolder(root, size=32)
     dataset.transform = data.Preprocess(None, 28, train=True)
-    assert isinstance(train_loader(dataset, TrainConfig(batch_size=2), torch.device("cuda")), DeviceJPEGLoader)
-    assert isinstance(train_loader(dataset, TrainConfig(batch_size=2), torch.device("cpu")), EpochLoader)
+    assert isinstance(train_loader(dataset, 2, torch.device("cuda"), seed=0), DeviceJPEGLoader)
+    assert isinstance(train_loader(dataset, 2, torch.device("cpu"), seed=0), EpochLoader)

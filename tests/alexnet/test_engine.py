@@ -6,21 +6,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from alexnet.engine import (
-    Diverged,
-    Engine,
-    EpochClock,
-    MaxEpochs,
-    NoLaterThan,
-    PhasedLR,
-    PlateauLR,
-    StateFile,
-    Tally,
-    TargetError,
-    TensorBatches,
-    epoch_generator,
-    epoch_seed,
-)
+from alexnet.engine import Diverged, Engine, EpochClock, StateFile, Tally, TensorBatches, epoch_generator, epoch_seed
+from alexnet.schedules import MaxEpochs, NoLaterThan, PhasedLR, PlateauLR, TargetError
 
 
 def _data(n=40):
@@ -172,3 +159,34 @@ def test_a_progress_bar_of_a_run_that_ends_early_as_planned_is_drawn_full():
     failed.bar.update(3)
     failed.close()
     assert failed.bar.total == 10
+
+
+def test_warmup_rises_linearly_to_its_peak_then_hands_over_and_resumes_exactly():
+    from alexnet.schedules import ConstantLR, WarmupLR
+
+    seen = []
+    engine = _engine(lr=0.5, schedule=WarmupLR(ConstantLR(), steps=4, peak=0.2),
+                     hooks=[type("Rate", (), {"on_step": lambda self, e, out: seen.append(e.lr)})()])  # fmt: skip
+    for _ in range(6):
+        engine.step()
+    assert seen == pytest.approx([0.05, 0.1, 0.15, 0.2, 0.2, 0.2])
+    state = engine.schedule.state_dict()
+    other = WarmupLR(ConstantLR(), steps=1, peak=1.0)
+    other.load_state_dict(state)
+    assert (other.steps, other.peak) == (4, 0.2)
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        WarmupLR(ConstantLR(), steps=0, peak=0.1)
+
+
+def test_label_smoothing_and_bf16_autocast_change_the_loss_as_torch_defines_them():
+    plain, smoothed = _engine(), _engine(label_smoothing=0.1)
+    x, y = next(plain.batches.epoch(0))
+    with torch.no_grad():
+        logits = plain.model(x)
+    expected = torch.nn.functional.cross_entropy(logits, y, label_smoothing=0.1)
+    assert smoothed.step().loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    low = _engine(autocast=torch.bfloat16)
+    out = low.step()
+    assert out.loss.dtype == torch.float32 and out.logits.dtype == torch.bfloat16  # products in bf16, loss in fp32
+    assert next(low.model.parameters()).dtype == torch.float32  # the weights stay fp32
+    assert out.loss.item() == pytest.approx(plain.step().loss.item(), abs=0.05)

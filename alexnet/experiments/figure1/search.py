@@ -12,19 +12,9 @@ from pathlib import Path
 import torch
 
 from ...choices import ACTIVATIONS
-from ...engine import (
-    Diverged,
-    Engine,
-    EpochClock,
-    MaxEpochs,
-    NoLaterThan,
-    ProgressBar,
-    StateFile,
-    Tally,
-    TargetError,
-    TensorBatches,
-)
+from ...engine import Diverged, Engine, EpochClock, ProgressBar, StateFile, Tally, TensorBatches
 from ...files import load_json, save_json
+from ...schedules import MaxEpochs, NoLaterThan, TargetError
 from .._results import environment
 from ..recipes import Inputs, Recipe, build_network, get_recipe, input_statistics, layer_statistics
 from ..recipes import param_groups as recipe_param_groups
@@ -77,9 +67,9 @@ def live_settings(recipe: str = "cuda-convnet", *, full: bool = False, fast: boo
     """Notebook 3's "run it yourself" search, sized for Run All.
 
     Default: the recipe's chosen learning rates (cuda-convnet's 0.002 for ReLU, 0.008 for tanh), one seed, 10,000
-    images, target 40% training error, at most 30 epochs: two runs, about 2-3 minutes on 2 CPU cores (measured:
-    ReLU 8 epochs, tanh 27, 133 s). ``full=True``: the search the committed results come from (each lr grid,
-    3 seeds, all 50,000 images, target 25%, up to 60 epochs): about 4 hours of compute on 2 CPU cores for
+    images, target 40% training error, at most 30 epochs: two runs, sized for Run All in at most 3 minutes on 2 CPU
+    cores (``benchmarks/bench_notebooks.py`` measures it). ``full=True``: the search the committed results come
+    from (each lr grid, 3 seeds, all 50,000 images, target 25%, up to 60 epochs): hours of compute on 2 CPU cores for
     cuda-convnet. ``fast``: the test suite's few seconds.
     """
     if full:
