@@ -8,6 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .conv1 import colour_specificity, column_split_test, conv1_kernels_by_column, conv1_structure
+
 
 def sample_photo(name: str = "chelsea") -> torch.Tensor:
     """A real photograph that ships with scikit-image (no internet needed), as (3, H, W) float in [0, 1].
@@ -60,8 +62,8 @@ def show_channels(rows: dict[str, torch.Tensor], channels: list[int], cmap: str 
 
     Every row shares one colour scale, drawn as a colourbar, so brightness compares across rows (after LRN is
     darker than before: LRN only shrinks values). Rows named in ``separate`` are in other units (a factor, say):
-    each gets its own scale, from 0 to the value given (None: the row's maximum), and its own colourbar. Pixels
-    that are NaN are drawn grey.
+    each gets its own scale, from 0 to the value given (None: the row's maximum; a pair: from the first to the
+    second), and its own colourbar. Pixels that are NaN are drawn grey.
     """
     import matplotlib.pyplot as plt
     from matplotlib.colors import Normalize, PowerNorm
@@ -80,7 +82,12 @@ def show_channels(rows: dict[str, torch.Tensor], channels: list[int], cmap: str 
     groups: dict[int, list] = {}  # id(norm) -> [norm, image, axes]
     for r, (title, maps) in enumerate(rows.items()):
         maps = maps.detach().float().cpu()
-        norm = Normalize(0.0, separate[title] or peak(maps)) if title in separate else shared
+        if title not in separate:
+            norm = shared
+        elif isinstance(separate[title], tuple):
+            norm = Normalize(*separate[title])
+        else:
+            norm = Normalize(0.0, separate[title] or peak(maps))
         for c, channel in enumerate(channels):
             ax = axes[r, c]
             image = ax.imshow(maps[0, channel].numpy(), cmap=colour_map, norm=norm)
@@ -97,11 +104,13 @@ def show_channels(rows: dict[str, torch.Tensor], channels: list[int], cmap: str 
 
 
 def show_lrn(x: torch.Tensor, channels: list[int], size: int = 5, alpha: float = 1e-4, beta: float = 0.75,
-             k: float = 2.0, **lrn_kwargs):  # fmt: skip
+             k: float = 2.0, *, crop: int | None = None, **lrn_kwargs):  # fmt: skip
     """What LRN does to activations ``x`` (1, C, H, W): before and after on one colour scale, the factor each
     activation was multiplied by, ``(k + alpha * sum a_j^2) ** -beta`` (its own scale, fixed from 0 to 1 so that
-    a change of beta or k shows; its ceiling is ``k ** -beta``), and the profile across every channel at the most
-    active pixel. Returns the figure.
+    a change of beta or k shows; its ceiling is ``k ** -beta``), the damping by the neighbours alone (the factor
+    over its ceiling: 1 where they are silent, lower where they fire; its scale starts at the lowest value shown,
+    so that where LRN bites stands out), and the profile across every channel at the most active pixel. ``crop``:
+    show only a square of this side around that pixel, where neighbouring channels compete. Returns the figure.
 
     Every parameter visibly moves something: beta and k the factor's ceiling and the "after" brightness, n and
     alpha where (and how much) the factor dips below its ceiling.
@@ -111,11 +120,19 @@ def show_lrn(x: torch.Tensor, channels: list[int], size: int = 5, alpha: float =
     y = kernels.lrn(x, size, alpha, beta, k, **lrn_kwargs)
     factor = torch.where(x > 0, y / x.clamp_min(1e-30), torch.nan)
     ceiling = k**-beta
-    top = max(1.0, float(factor.nan_to_num(0.0).max()))  # above 1 only for k < 1
-    fig = show_channels({"before LRN": x, "after LRN": y, "factor": factor}, channels, separate={"factor": top})
-    # The profile: all channels at the pixel where the activations are strongest.
-    energy = x[0].float().square().sum(0)
+    energy = x[0].float().square().sum(0)  # where the channels fire together
     row, col = divmod(int(energy.argmax()), energy.shape[1])
+    if crop is not None:
+        top_row = min(max(row - crop // 2, 0), max(x.shape[2] - crop, 0))
+        left = min(max(col - crop // 2, 0), max(x.shape[3] - crop, 0))
+        window = (slice(None), slice(None), slice(top_row, top_row + crop), slice(left, left + crop))
+        x, y, factor = x[window], y[window], factor[window]
+        row, col = row - top_row, col - left
+    top = max(1.0, float(factor.nan_to_num(0.0).max()))  # above 1 only for k < 1
+    damping = factor / ceiling
+    lowest = float(damping[0, channels].nan_to_num(1.0).min())
+    rows = {"before LRN": x, "after LRN": y, "factor": factor, "damping by\nneighbours": damping}
+    fig = show_channels(rows, channels, separate={"factor": top, "damping by\nneighbours": (lowest, 1.0)})
     profile = fig.add_axes((0.08, -0.3, 0.8, 0.25))
     channel_axis = torch.arange(x.shape[1])
     profile.plot(channel_axis, x[0, :, row, col].float().cpu(), "o-", ms=3, label="before LRN")
@@ -169,6 +186,21 @@ def show_filters(model, normalize: str = "per-filter", ax=None):
         f"conv1: {weight.shape[0]} kernels of {tuple(weight.shape[1:])} ({normalize} normalisation)", fontsize=9
     )
     return ax.figure
+
+
+def show_conv1_progress(model, reference=None, *, label: str = "now", reference_label: str = "reference"):
+    """conv1's kernels of ``model`` titled with their structure (:func:`conv1_structure`), and beside them
+    ``reference``'s (e.g. the shipped weights: where 20 epochs get you), when given."""
+    import matplotlib.pyplot as plt
+
+    models = [(model, label)] + ([(reference, reference_label)] if reference is not None else [])
+    fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 1.6), squeeze=False)
+    for ax, (net, name) in zip(axes[0], models):
+        show_filters(net, ax=ax)
+        structure = conv1_structure(net)
+        ax.set_title(f"{name}: smoothness {structure['smoothness']:.2f}, colour {structure['colour_specificity']:.2f}",
+                     fontsize=9)  # fmt: skip
+    return fig
 
 
 LAYERS = ("conv1", "post1", "conv2", "post2", "conv3", "conv4", "conv5", "post5")
@@ -353,55 +385,6 @@ def plot_benchmark(path) -> object:
 
 # ----------------------------------------------------------------------------------------------- Figure 3's split
 
-# An orthonormal colour basis for RGB: luminance, then two opponent axes (red-green, blue-yellow).
-COLOUR_BASIS = torch.tensor(
-    [[1.0, 1.0, 1.0], [1.0, -1.0, 0.0], [1.0, 1.0, -2.0]]
-) / torch.tensor([3.0, 2.0, 6.0]).sqrt()[:, None]
-
-
-def colour_specificity(kernels: torch.Tensor) -> torch.Tensor:
-    """How colour-specific each conv1 kernel is: the fraction of its energy in the colour-opponent components.
-
-    At every pixel of a kernel (C, 3, k, k) the RGB weight vector w is written in an orthonormal basis: luminance
-    l = (1, 1, 1)/sqrt(3) and the opponent axes o1 = (1, -1, 0)/sqrt(2) (red-green) and o2 = (1, 1, -2)/sqrt(6)
-    (blue-yellow). Then
-
-        specificity = sum_pixels (w.o1)^2 + (w.o2)^2  /  sum_pixels |w|^2        in [0, 1]
-
-    0 for a kernel that weighs R, G and B alike everywhere (colour-agnostic: the paper's column-0 kernels), near 1
-    for one that only contrasts colours, 2/3 on average for random (untrained) weights. Returns (C,).
-    """
-    if kernels.dim() != 4 or kernels.shape[1] != 3:
-        raise ValueError(f"colour_specificity: kernels must be (C, 3, k, k), got {tuple(kernels.shape)}")
-    coords = torch.einsum("ij,cjhw->cihw", COLOUR_BASIS.to(kernels.dtype), kernels.detach().cpu())
-    energy = coords.square().sum(dim=(2, 3))  # (C, 3): luminance, o1, o2
-    total = energy.sum(1)
-    return torch.where(total > 0, energy[:, 1:].sum(1) / total.clamp_min(1e-30), torch.zeros_like(total))
-
-
-def conv1_kernels_by_column(model) -> list[torch.Tensor]:
-    """conv1's kernels of each column: AlexNet (two column modules) or its grouped form (groups=2 halves)."""
-    if hasattr(model, "columns"):
-        return [column.conv1.weight.detach().cpu() for column in model.columns]
-    weight = model.conv1.weight.detach().cpu()
-    return list(weight.chunk(2))
-
-
-def column_split_test(first: torch.Tensor, second: torch.Tensor, permutations: int = 10_000, seed: int = 0) -> dict:
-    """Do two columns' specificities differ? Means, their difference, and a two-sided permutation-test p-value
-    (the share of random relabellings of the kernels whose mean difference is at least as large)."""
-    values = torch.cat([first, second]).double()
-    n = len(first)
-    observed = (first.double().mean() - second.double().mean()).abs()
-    gen = torch.Generator().manual_seed(seed)
-    hits = 0
-    for start in range(0, permutations, 4096):  # relabellings in batches: random keys sorted per row
-        rows = min(4096, permutations - start)
-        perm = values[torch.rand(rows, len(values), generator=gen).argsort(dim=1)]
-        hits += int(((perm[:, :n].mean(1) - perm[:, n:].mean(1)).abs() >= observed - 1e-12).sum())
-    return dict(mean_first=float(first.mean()), mean_second=float(second.mean()),
-                difference=float(first.mean() - second.mean()), p_value=(hits + 1) / (permutations + 1))  # fmt: skip
-
 
 def show_colour_specificity(model, ax=None):
     """Figure 3's claim, measured: each column's conv1 kernels sorted by colour specificity, side by side."""
@@ -421,46 +404,6 @@ def show_colour_specificity(model, ax=None):
                  f"(permutation p = {test['p_value']:.3g})")  # fmt: skip
     ax.legend(fontsize=8)
     return ax
-
-
-class ColourSpecificityLog:
-    """Trainer callback: after every epoch, each column's conv1 colour specificity and the permutation test.
-
-    ``trainer.run(..., callbacks=[log])``; ``log.records`` holds one entry per epoch (written to ``path`` as JSON
-    too, when given), so a notebook can show whether and when the split between the columns appears.
-    """
-
-    def __init__(self, path=None, permutations: int = 2000) -> None:
-        self.path, self.permutations, self.records = path, permutations, []
-        self._resumed = False
-
-    def _resume(self, trainer) -> None:
-        """A resumed run keeps the records of the epochs its checkpoint holds (later ones were never saved)."""
-        import json
-        from pathlib import Path
-
-        self._resumed = True
-        if self.path is None or self.records or not Path(self.path).exists():
-            return
-        records = json.loads(Path(self.path).read_text())
-        self.records = [r for r in records if r["epoch"] < trainer.epoch]
-
-    def __call__(self, trainer, record: dict) -> None:
-        if not self._resumed:
-            self._resume(trainer)
-        if trainer.step_in_epoch != 0 or not trainer.epochs:
-            return  # only right after an epoch ends
-        epoch = trainer.epochs[-1]["epoch"]
-        if self.records and self.records[-1]["epoch"] == epoch:
-            return
-        values = [colour_specificity(kernels) for kernels in conv1_kernels_by_column(trainer.net)]
-        test = column_split_test(*values, permutations=self.permutations)
-        self.records.append(dict(epoch=epoch, column_means=[float(v.mean()) for v in values],
-                                 p_value=test["p_value"], values=[v.tolist() for v in values]))  # fmt: skip
-        if self.path is not None:
-            from .files import save_json
-
-            save_json(self.records, self.path)
 
 
 def plot_fusion_traffic(rows: list[dict], shape) -> object:

@@ -27,6 +27,12 @@ def unsupported_gpu(device: torch.device) -> str | None:
     return None
 
 
+def backend_for(x: torch.Tensor, backend: str = "auto") -> str:
+    """``"triton"`` or ``"torch"``: what the ops run for tensor ``x`` with ``backend`` (what :func:`resolve_backend`
+    picks; for notebooks and logs to say which implementation ran)."""
+    return resolve_backend(backend, x, "backend_for")
+
+
 def resolve_backend(backend: str, x: torch.Tensor, op: str) -> str:
     """Turn ``backend="auto" | "triton" | "torch"`` into the one that runs for tensor ``x``.
 

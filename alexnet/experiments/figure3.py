@@ -3,7 +3,7 @@ colour-agnostic and a colour-specific group "in every run, independent of any pa
 initialization"?
 
 Each run is an ordinary training folder (``python -m alexnet train --model cifar-alexnet ...``) whose
-``colour-specificity.json`` the trainer wrote after every epoch (:class:`alexnet.viz.ColourSpecificityLog`).
+``colour-specificity.json`` the trainer wrote after every epoch (:class:`alexnet.conv1.ColourSpecificityLog`).
 This module reads those folders, keeps the first ``--epochs`` epochs of each, and writes one JSON and one figure:
 
     python -m alexnet.experiments.figure3 --run columns:0=runs/a --run grouped:3=runs/b --epochs 5 \\

@@ -5,7 +5,7 @@ import matplotlib
 import pytest
 import torch
 
-from alexnet import viz
+from alexnet import conv1, viz
 from alexnet.model import ModelSpec
 
 matplotlib.use("Agg")
@@ -120,7 +120,7 @@ def test_lrn_pictures_share_one_colour_scale_so_after_is_darker():
 def test_show_lrn_draws_the_factor_on_a_fixed_scale_that_moves_with_beta():
     x = torch.rand(1, 8, 12, 12) * 200
     figs = {beta: viz.show_lrn(x, [0, 3], beta=beta) for beta in (0.75, 1.25)}
-    factor = {beta: _images_by_row(fig, 3, 2)[2] for beta, fig in figs.items()}
+    factor = {beta: _images_by_row(fig, 4, 2)[2] for beta, fig in figs.items()}
     for row in factor.values():
         assert {(im.norm.vmin, im.norm.vmax) for im in row} == {(0.0, 1.0)}
     assert factor[1.25][0].get_array().mean() < factor[0.75][0].get_array().mean()
@@ -159,3 +159,39 @@ def test_benchmark_bars_label_every_row_and_provider(tmp_path):
 def test_plot_training_keeps_a_linear_loss_axis_for_an_ordinary_run():
     history = [dict(step=i, loss=2.3 - 0.01 * i, top1_err=0.9, top5_err=0.5) for i in range(10)]
     assert viz.plot_training(history).axes[0].get_yscale() == "linear"
+
+
+def test_spatial_smoothness_is_near_zero_for_random_kernels_and_near_one_for_smooth_ones():
+    gen = torch.Generator().manual_seed(0)
+    random = torch.randn(64, 3, 5, 5, generator=gen)
+    assert abs(conv1.spatial_smoothness(random).mean().item()) < 0.05
+    ramp = torch.linspace(-1, 1, 5)
+    smooth = (ramp[None, None, :, None] * ramp[None, None, None, :]).expand(4, 3, 5, 5) + 0.0
+    assert conv1.spatial_smoothness(smooth).min().item() > 0.7
+    checkers = (torch.arange(5)[:, None] + torch.arange(5)[None, :]) % 2 * 2.0 - 1
+    assert conv1.spatial_smoothness(checkers.expand(1, 3, 5, 5)).item() < -0.5
+    with pytest.raises(ValueError, match="kernels must be"):
+        conv1.spatial_smoothness(torch.zeros(3, 5, 5))
+
+
+def test_conv1_structure_of_the_shipped_weights_is_far_from_random(model):
+    import alexnet
+
+    untrained = conv1.conv1_structure(model)
+    shipped = conv1.conv1_structure(alexnet.pretrained("cifar-alexnet-cifar10"))
+    assert abs(untrained["smoothness"]) < 0.1 and abs(untrained["colour_specificity"] - 2 / 3) < 0.1
+    assert shipped["smoothness"] > untrained["smoothness"] + 0.2
+
+
+def test_the_damping_row_stretches_where_lrn_bites_and_the_crop_centres_on_the_strongest_pixel():
+    x = torch.zeros(1, 8, 40, 40)
+    x[0, 2:6, 30:34, 5:9] = 300.0  # neighbouring channels firing together in one corner
+    x[0, :, :20, 20:] = 5.0  # weak activations elsewhere
+    fig = viz.show_lrn(x, [3, 4], crop=16)
+    images = _images_by_row(fig, 4, 2)
+    assert images[0][0].get_array().shape == (16, 16)
+    damping = images[3][0]
+    assert damping.norm.vmax == 1.0 and damping.norm.vmin < 0.5  # the scale starts where LRN bites hardest
+    values = damping.get_array()
+    assert values[~values.mask].min() == pytest.approx(damping.norm.vmin)
+    assert fig.axes[-1].get_title().startswith("across channels at pixel (")

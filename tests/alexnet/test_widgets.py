@@ -232,10 +232,81 @@ def test_the_training_plot_labels_both_validation_series():
 
 
 def test_a_dashboard_built_again_on_a_trainer_replaces_the_old_ones_validating_hook(tmp_path):
-    from alexnet.widgets import TrainingDashboard, _SaysValidating
+    from alexnet.widgets import TrainingDashboard
+    from alexnet.widgets.dashboard import _SaysValidating
 
     trainer = make_trainer(synthetic_sets())
     TrainingDashboard(trainer, steps=1, checkpoint=tmp_path / "c.pt")
     second = TrainingDashboard(trainer, steps=1, checkpoint=tmp_path / "c.pt")
     hooks = [h for h in trainer.engine.hooks if isinstance(h, _SaysValidating)]
     assert len(hooks) == 1 and hooks[0].dashboard is second
+
+
+def test_the_status_names_recipe_and_precision_and_redraws_go_by_time(tmp_path):
+    trainer = make_trainer(synthetic_sets())
+    dashboard = TrainingDashboard(trainer, steps=6, refresh_seconds=3600, checkpoint=tmp_path / "c.pt")
+    assert "paper recipe, fp32" in dashboard.status.value
+    drawn = []
+    dashboard.refresh = lambda: drawn.append(trainer.global_step)
+    dashboard.start()
+    dashboard.wait(120)
+    assert drawn == [6]  # an hour between redraws: only the one at the end of the run
+
+
+def test_the_shipped_filters_stand_beside_the_live_ones_until_the_live_ones_have_structure(tmp_path):
+    from alexnet.runs import build_trainer
+
+    trainer = build_trainer("demo", "cifar-alexnet", batch_size=4, backend="torch")
+    assert trainer.spec.name == "cifar-alexnet"
+    trainer.classes = [str(i) for i in range(10)]  # the shipped weights' 10 classes
+    dashboard = TrainingDashboard(trainer, steps=1, checkpoint=tmp_path / "c.pt")
+    assert dashboard.reference is not None and dashboard._reference_smoothness > 0.2
+    titles = []
+    import alexnet.viz as viz
+
+    original = viz.show_conv1_progress
+
+    def spy(model, reference=None, **kwargs):
+        titles.append((reference is not None, kwargs.get("reference_label")))
+        return original(model, reference, **kwargs)
+
+    viz.show_conv1_progress = spy
+    try:
+        dashboard.refresh()  # random weights: no structure yet
+        with torch.no_grad():  # give every live kernel the shipped ones' shapes
+            for column, shipped in zip(trainer.net.columns, dashboard.reference.columns):
+                column.conv1.weight.copy_(shipped.conv1.weight)
+        dashboard.refresh()
+    finally:
+        viz.show_conv1_progress = original
+    assert titles == [(True, "shipped weights (where 20 epochs get you)"), (False, None)]
+    assert len(dashboard.filters.outputs) == 1
+
+
+def test_the_setup_starts_from_the_dashboard_defaults_and_the_papers_recipe_is_one_click_away(monkeypatch):
+    from alexnet.choices import DASHBOARD_DEFAULTS, resolve_precision
+    from alexnet.widgets import TrainingSetup
+
+    setup = TrainingSetup({"demo": "demo"}, steps=1, backend="torch")
+    assert (setup.recipe.value, setup.precision.value, setup.batch_size.value) == (
+        DASHBOARD_DEFAULTS["recipe"], DASHBOARD_DEFAULTS["precision"], DASHBOARD_DEFAULTS["batch_size"])  # fmt: skip
+    assert f"auto ({resolve_precision('auto')} on this CPU)" in setup.precision.options
+    trainer = setup.build().trainer
+    assert trainer.config.recipe == DASHBOARD_DEFAULTS["recipe"] and trainer.precision == resolve_precision("auto")
+    setup.recipe.value, setup.precision.value = "paper", "fp32"
+    trainer = setup.build().trainer
+    assert (trainer.config.recipe, trainer.config.warmup_steps, trainer.precision) == ("paper", 0, "fp32")
+    assert "paper recipe, fp32" in setup.dashboard.status.value
+
+
+def test_loading_a_run_saved_during_its_warm_up_keeps_the_rate_it_rises_to(tmp_path):
+    trainer = make_trainer(synthetic_sets(), lr=0.05, warmup_steps=10)
+    dashboard = TrainingDashboard(trainer, steps=1, checkpoint=tmp_path / "c.pt")
+    for _ in range(3):
+        trainer.step()
+    assert trainer.lr == pytest.approx(0.05 * 3 / 10)
+    trainer.save_checkpoint(tmp_path / "c.pt")
+    dashboard.load()
+    assert trainer.schedule.peak == pytest.approx(0.05) and dashboard.lr.value == pytest.approx(trainer.lr)
+    dashboard.lr.value = 0.02  # a student's move during the warm-up sets the rate it rises to
+    assert trainer.schedule.peak == pytest.approx(0.02)

@@ -34,3 +34,18 @@ def test_sm75_and_newer_run_triton(monkeypatch, capability):
     monkeypatch.setattr(_triton, "HAS_TRITON", True)
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
     assert _dispatch.resolve_backend("auto", _fake_cuda_tensor(), "lrn") == "triton"
+
+
+def test_backend_for_says_what_runs_for_a_tensor(monkeypatch):
+    import kernels
+    from kernels import _triton
+
+    x = torch.zeros(1, 4, 3, 3)
+    assert kernels.backend_for(x, "torch") == "torch"
+    monkeypatch.setattr(_triton, "interpreter_enabled", lambda: False)
+    assert kernels.backend_for(x) == "torch"  # a plain CPU: the PyTorch implementation
+    monkeypatch.setattr(_triton, "HAS_TRITON", True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (9, 0))
+    assert kernels.backend_for(_fake_cuda_tensor()) == "triton"  # a GPU: the Triton kernel
+    with pytest.raises(ValueError, match="backend must be one of"):
+        kernels.backend_for(x, "cuda")

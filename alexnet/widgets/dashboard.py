@@ -1,39 +1,22 @@
-"""Notebook controls (ipywidgets). The only module that knows about notebooks; the work is done elsewhere.
-
-``TrainingDashboard`` trains in a background thread so the notebook stays usable: start / pause / stop, a
-learning-rate slider that acts at the next step, a progress bar, live loss and error curves, and conv1's filters
-redrawn as they learn; checkpoints are saved and loaded from the same panel.
-"""
+"""The training dashboard: choose and build a run (:class:`TrainingSetup`), train it in a background thread with
+live plots (:class:`TrainingDashboard`), save and load checkpoints (:class:`CheckpointLoader`)."""
 
 from __future__ import annotations
 
-import io
 import math
 import threading
+import time
 from pathlib import Path
 
 import ipywidgets as W
-import matplotlib.pyplot as plt
 import torch
-from IPython.display import Image, display
+from IPython.display import display
 
-from . import viz
-from .checkpoint import read_checkpoint
-from .choices import BACKENDS, DASHBOARD_MODELS
-from .train import Trainer
-
-
-def show_figure(out: W.Output, fig) -> None:
-    """Replace an Output widget's content with a matplotlib figure, as a PNG.
-
-    Setting ``outputs`` (rather than ``with out: display(...)``) is safe from a background thread and works
-    without a kernel, which is how the dashboard updates while training and how its tests read it.
-    """
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")  # titles and labels stay whole
-    plt.close(fig)
-    out.outputs = ()
-    out.append_display_data(Image(data=buffer.getvalue(), format="png"))
+from .. import conv1, viz
+from ..checkpoint import read_checkpoint
+from ..choices import BACKENDS, DASHBOARD_DEFAULTS, DASHBOARD_MODELS, resolve_precision
+from ..train import Trainer
+from ._figures import show_figure
 
 
 class TrainingDashboard:
@@ -42,13 +25,24 @@ class TrainingDashboard:
     Args:
         trainer: what to train (``alexnet.runs.build_trainer`` makes one from plain choices).
         steps: how many steps "Start" runs (it can be stopped or paused before).
-        refresh_every: steps between plot redraws (drawing costs time on a CPU).
+        refresh_seconds: seconds between plot redraws; drawing costs a CPU a large share of a step, so a redraw
+            every few seconds rather than every few steps leaves most of the time to training.
+        refresh_every: redraw every this many steps instead (tests).
         checkpoint: where "Save" writes and "Load" reads.
+        validate_every, validation_images: a quick validation on a fixed subset every so many steps.
+        reference: a model whose conv1 is drawn beside the live one until the live one has structure (half the
+            reference's smoothness); by default the shipped CIFAR-10 weights when the trainer trains their network.
     """
 
-    def __init__(self, trainer: Trainer, steps: int = 500, refresh_every: int = 10, checkpoint="runs/notebook.pt",
-                 validate_every: int = 200, validation_images: int = 2000):  # fmt: skip
-        self.trainer, self.refresh_every = trainer, refresh_every
+    def __init__(self, trainer: Trainer, steps: int = 500, refresh_seconds: float = 4.0,
+                 refresh_every: int | None = None, checkpoint="runs/notebook.pt", validate_every: int = 200,
+                 validation_images: int = 2000, reference="shipped"):  # fmt: skip
+        self.trainer, self.refresh_every, self.refresh_seconds = trainer, refresh_every, refresh_seconds
+        self._drawn_at = time.monotonic()  # the panel draws itself when shown
+        self.watchers: list = []  # more callbacks(trainer, record) for every step of a run (benchmarks)
+        self.reference = _shipped_reference(trainer) if reference == "shipped" else reference
+        self._reference_smoothness = (conv1.conv1_structure(self.reference)["smoothness"]
+                                      if self.reference is not None else None)  # fmt: skip
         # A quick validation every ``validate_every`` steps on a fixed subset, so a student sees a validation
         # number within minutes, not only at the end of an epoch (the full validation still runs there).
         self.validate_every = validate_every
@@ -157,9 +151,15 @@ class TrainingDashboard:
         change the run's rate)."""
         exponent = math.log10(lr)
         self.lr.min, self.lr.max = min(self.lr.min, math.floor(exponent)), max(self.lr.max, math.ceil(exponent))
-        self.lr.value = lr
+        self._showing_lr = True  # the run's own rate, shown: not a user's change (which would also move a warm-up)
+        try:
+            self.lr.value = lr
+        finally:
+            self._showing_lr = False
 
     def _on_lr(self, change) -> None:
+        if getattr(self, "_showing_lr", False):
+            return
         self.trainer.set_lr(change["new"])
         if not self.running or self.trainer.paused:  # a running one says so at its next redraw
             state = "paused" if self.running else "ready"
@@ -170,12 +170,12 @@ class TrainingDashboard:
             self.progress.value += 1
             if self.val_subset is not None and trainer.global_step % self.validate_every == 0:
                 self.validate()
-            if trainer.global_step % self.refresh_every == 0:
+            if self._redraw_due(trainer.global_step):
                 self.status.value = self._status_text("paused" if trainer.paused else "training")
                 self.refresh()
 
         try:
-            self.trainer.run(steps=steps, callbacks=[on_step], progress=False)
+            self.trainer.run(steps=steps, callbacks=[on_step, *self.watchers], progress=False)
         except BaseException as err:  # shown in the panel: a thread's exception would otherwise vanish
             self.error = err
         finally:
@@ -192,12 +192,29 @@ class TrainingDashboard:
         self.status.value = self._status_text("training")
         return error
 
+    def _redraw_due(self, step: int) -> bool:
+        if self.refresh_every is not None:
+            return step % self.refresh_every == 0
+        if time.monotonic() - self._drawn_at < self.refresh_seconds:
+            return False
+        self._drawn_at = time.monotonic()
+        return True
+
     def refresh(self) -> None:
-        """Redraw the curves and conv1's filters."""
+        """Redraw the curves and conv1's filters (beside the reference's until the live ones have structure)."""
+        self._drawn_at = time.monotonic()
         show_figure(self.curves, viz.plot_training(self.trainer.history, self.trainer.epochs,
                                                    validation=self.validation))  # fmt: skip
-        if hasattr(self.trainer.net, "conv1_weight"):
-            show_figure(self.filters, viz.show_filters(self.trainer.net))
+        net = self.trainer.net
+        if not hasattr(net, "conv1_weight"):
+            return
+        label = f"live conv1, step {self.trainer.global_step:,}"
+        if self.reference is not None and conv1.conv1_structure(net)["smoothness"] < self._reference_smoothness / 2:
+            figure = viz.show_conv1_progress(net, self.reference, label=label,
+                                             reference_label="shipped weights (where 20 epochs get you)")  # fmt: skip
+        else:
+            figure = viz.show_conv1_progress(net, label=label)
+        show_figure(self.filters, figure)
 
     def _status_text(self, state: str) -> str:
         t = self.trainer
@@ -207,7 +224,8 @@ class TrainingDashboard:
         if points:
             step, error = points[-1]
             metrics += f", validation top-1 error {error:.2f} (step {step})"
-        return f"{state} | epoch {t.epoch}, step {t.global_step}{metrics}, lr {t.lr:.1e}"
+        return f"{state} | epoch {t.epoch}, step {t.global_step}{metrics}, lr {t.lr:.1e} | {t.config.recipe} " \
+               f"recipe, {t.precision}"
 
     def _ipython_display_(self) -> None:
         display(self.widget)
@@ -226,6 +244,16 @@ class _SaysValidating:
             self.dashboard.status.value = self.dashboard._status_text(f"validating on all {images:,} images")
 
 
+def _shipped_reference(trainer: Trainer):
+    """The shipped CIFAR-10 weights when ``trainer`` trains their network on 10 classes, else None."""
+    spec = trainer.spec
+    if spec is None or spec.name != "cifar-alexnet" or len(trainer.classes) != 10:
+        return None
+    from ..hub import pretrained
+
+    return pretrained("cifar-alexnet-cifar10", backend="torch")
+
+
 def _fixed_subset(dataset, count: int):
     """The same ``count`` images of ``dataset`` every time (seed 0), or all of them when it has no more."""
     if dataset is None or len(dataset) <= count:
@@ -236,43 +264,12 @@ def _fixed_subset(dataset, count: int):
     return torch.utils.data.Subset(dataset, order.tolist())
 
 
-def _summary_or_reason(path) -> str:
-    try:
-        return checkpoint_summary(path)
-    except (OSError, ValueError) as err:
-        return f"unreadable: {err}"
-
-
-def checkpoint_summary(path) -> str:
-    """One line about a checkpoint file, for a notebook's loader."""
-    state = read_checkpoint(path)
-    spec = state.get("model_spec") or {}
-    return f"{spec.get('name', '?')} at epoch {state['progress']['epoch']}, step {state['progress']['global_step']}"
-
-
-def lrn_explorer(x, channels=(0, 2, 4, 6)) -> W.Widget:
-    """Sliders for LRN's n, k, alpha and beta, redrawing :func:`alexnet.viz.show_lrn` of ``x`` (1, C, H, W) live:
-    before and after on one colour scale, the factor on a fixed one, the profile across channels."""
-    out = W.Output()
-    size = W.IntSlider(value=5, min=1, max=15, description="n (size)")
-    k = W.FloatSlider(value=2.0, min=0.1, max=5.0, step=0.1, description="k")
-    alpha = W.FloatLogSlider(value=1e-4, base=10, min=-6, max=-1, description="alpha", readout_format=".0e")
-    beta = W.FloatSlider(value=0.75, min=0.0, max=2.0, step=0.05, description="beta")
-    controls = [size, k, alpha, beta]
-
-    def draw(_change=None):
-        show_figure(out, viz.show_lrn(x, list(channels), size.value, alpha.value, beta.value, k.value))
-
-    for control in controls:
-        control.observe(draw, names="value")
-    draw()
-    return W.VBox([W.HBox(controls[:2]), W.HBox(controls[2:]), out])
-
-
 class TrainingSetup:
-    """Dropdowns for data, model, device layout and kernels; "Build" makes a trainer and shows its dashboard.
+    """Dropdowns for data, model, device layout, backend, batch, recipe and precision; "Build" makes a trainer and
+    shows its dashboard.
 
-    ``defaults`` pre-select the choices (the notebook's one cell to change for a real run).
+    ``defaults`` pre-select the choices over :data:`alexnet.choices.DASHBOARD_DEFAULTS` (the notebook's one cell
+    to change for a real run).
     """
 
     LAYOUTS = {
@@ -283,13 +280,19 @@ class TrainingSetup:
     }
 
     def __init__(self, data_choices: dict[str, str], steps: int = 200, **defaults) -> None:
+        defaults = {**DASHBOARD_DEFAULTS, **defaults}
         self.data = W.Dropdown(options=data_choices, description="data")
+        self.recipe = W.Dropdown(options={"fast start (warm-up, label smoothing)": "fast", "the paper's": "paper"},
+                                 value=defaults.pop("recipe"), description="recipe")  # fmt: skip
+        auto = resolve_precision("auto", "cpu")
+        self.precision = W.Dropdown(options={f"auto ({auto} on this CPU)": "auto", "fp32": "fp32", "bf16": "bf16"},
+                                    value=defaults.pop("precision"), description="precision")  # fmt: skip
         self.model = W.Dropdown(options=DASHBOARD_MODELS, description="model")
         self.layout = W.Dropdown(options=list(self.LAYOUTS), description="layout")
         self.backend = W.Dropdown(options=list(BACKENDS), description="backend")
         self.device = W.Dropdown(options=["cpu", "cuda"], description="device")
         self.batch_size = W.Dropdown(
-            options=[16, 32, 64, 128, 256], value=defaults.pop("batch_size", 64), description="batch"
+            options=[16, 32, 64, 128, 256], value=defaults.pop("batch_size"), description="batch"
         )
         self.subset = W.IntText(value=defaults.pop("subset", 0), description="subset (0: all)",
                                 style={"description_width": "initial"})  # fmt: skip
@@ -303,11 +306,12 @@ class TrainingSetup:
         self.widget = W.VBox([
             W.HBox([self.data, self.model, self.layout]),
             W.HBox([self.backend, self.device, self.batch_size, self.subset]),
+            W.HBox([self.recipe, self.precision]),
             self.build_button, self.output,
         ])  # fmt: skip
 
     def build(self, _button=None) -> TrainingDashboard:
-        from .runs import build_trainer
+        from ..runs import build_trainer
 
         if self.dashboard is not None and self.dashboard.running:
             self.dashboard.stop()
@@ -315,6 +319,7 @@ class TrainingSetup:
         trainer = build_trainer(
             self.data.value, self.model.value, backend=self.backend.value, device=self.device.value,
             devices=self.LAYOUTS[self.layout.value], batch_size=self.batch_size.value, subset=self.subset.value or None,
+            recipe=self.recipe.value, precision=self.precision.value,
         )  # fmt: skip
         self.dashboard = TrainingDashboard(trainer, steps=self.steps)
         self.output.outputs = ()
@@ -324,22 +329,6 @@ class TrainingSetup:
 
     def _ipython_display_(self) -> None:
         display(self.widget)
-
-
-def activation_explorer(maps: dict, layer: str = "conv1") -> W.Widget:
-    """Pick a layer and a first channel; shows 16 of that layer's feature maps."""
-    out = W.Output()
-    layer_picker = W.Dropdown(options=list(maps), value=layer, description="layer")
-    start = W.IntSlider(value=0, min=0, max=max(0, maps[layer].shape[0] - 16), step=16, description="channels from")
-
-    def draw(_change=None):
-        start.max = max(0, maps[layer_picker.value].shape[0] - 16)
-        show_figure(out, viz.show_activation_maps(maps, layer_picker.value, 16, min(start.value, start.max)))
-
-    layer_picker.observe(draw, names="value")
-    start.observe(draw, names="value")
-    draw()
-    return W.VBox([W.HBox([layer_picker, start]), out])
 
 
 class CheckpointLoader:
@@ -354,7 +343,7 @@ class CheckpointLoader:
         self.widget = W.VBox([W.HBox([self.path, self.button]), self.status])
 
     def load(self, _button=None):
-        from .checkpoint import load_model
+        from ..checkpoint import load_model
 
         try:
             model = load_model(self.path.value)
@@ -370,99 +359,15 @@ class CheckpointLoader:
         display(self.widget)
 
 
-class ActivationBrowser:
-    """Pick an image (from ``images``, or upload one), a layer and channels; shows the image and its feature maps.
+def _summary_or_reason(path) -> str:
+    try:
+        return checkpoint_summary(path)
+    except (OSError, ValueError) as err:
+        return f"unreadable: {err}"
 
-    Args:
-        model: an AlexNet (any input size); images are resized and centre-cropped to its input size.
-        preprocess: turns a (3, S, S) uint8 image into the model's input (e.g. a data set's ``transform``).
-        images: name -> (3, H, W) uint8 image.
-    """
 
-    def __init__(self, model, preprocess, images: dict, layer: str = "conv1") -> None:
-        self.model, self.preprocess = model, preprocess
-        self.images = dict(images)
-        self.picker = W.Dropdown(options=list(self.images), description="image")
-        self.upload = W.FileUpload(accept="image/*", multiple=False, description="upload")
-        self.layer = W.Dropdown(options=list(viz.LAYERS), value=layer, description="layer")
-        self.start = W.IntSlider(value=0, min=0, max=0, step=16, description="channels from",
-                                 style={"description_width": "initial"})  # fmt: skip
-        self.out = W.Output()
-        self.maps: dict = {}
-        self.shown: torch.Tensor | None = None  # the image as the model sees it (resized), drawn beside the maps
-        self.picker.observe(lambda _c: self.update(), names="value")
-        self.layer.observe(lambda _c: self.draw(), names="value")
-        self.start.observe(lambda _c: self.draw(), names="value")
-        self.upload.observe(self._on_upload, names="value")
-        self.widget = W.VBox([W.HBox([self.picker, self.upload]), W.HBox([self.layer, self.start]), self.out])
-        self.update()
-
-    # Three ImageNet samples worth looking at (indices into the lab's 1,000-image zip, sorted by class folder).
-    IMAGENET_PICKS = (0, 207, 430)  # a tench, a golden retriever, a basketball
-
-    @classmethod
-    def from_dataset(cls, model, dataset, *, count: int = 4, imagenet_samples=None, layer: str = "conv1"):
-        """A browser over ``count`` images of ``dataset`` from different classes (the first of each; named by class,
-        prepared by its ``transform``), scikit-image's astronaut, and three ImageNet photos when
-        ``imagenet_samples`` (the lab's zip or folder) is given."""
-        images = {}
-        seen = set()
-        for i, label in enumerate(dataset.labels.tolist()):
-            if len(images) == min(count, len(dataset)):
-                break
-            if label not in seen or len(seen) == len(dataset.classes):
-                seen.add(label)
-                images[f"image {i} ({dataset.classes[int(label)]})"] = dataset.images[i]
-        images["scikit-image: astronaut"] = (viz.sample_photo("astronaut") * 255).byte()
-        if imagenet_samples is not None:
-            from .data import ImageFolder, resolve_folder
-
-            samples = ImageFolder(resolve_folder(imagenet_samples))
-            for i in cls.IMAGENET_PICKS:
-                if i < len(samples):
-                    images[f"ImageNet: {samples.samples[i][0].stem}"] = samples.load(i)
-        return cls(model, dataset.transform, images, layer=layer)
-
-    def add_image_bytes(self, name: str, data: bytes) -> None:
-        """Add an encoded image (JPEG, PNG, ...) to the choices and show it; unreadable files are reported."""
-        from PIL import Image
-
-        try:
-            with Image.open(io.BytesIO(data)) as image:
-                rgb = image.convert("RGB")
-        except Exception as err:  # PIL raises many kinds for bad files
-            self.out.outputs = ()
-            self.out.append_stdout(f"cannot read {name}: {err}\n")
-            return
-        from .data import resize_center_crop
-
-        self.images[name] = resize_center_crop(rgb, 256)
-        self.picker.options = list(self.images)
-        self.picker.value = name
-
-    def _on_upload(self, change) -> None:
-        for item in change["new"]:
-            self.add_image_bytes(item["name"], bytes(item["content"]))
-
-    def update(self) -> None:
-        from torch.nn.functional import interpolate
-
-        image = self.images[self.picker.value]
-        side = self.model.config.input_size
-        square = interpolate(image[None].float(), size=(256, 256), mode="area")
-        if side < 224:  # small models see the whole image, shrunk; ImageNet-size preprocessing crops the 256
-            square = interpolate(square, size=(side, side), mode="area")
-        self.shown = square[0].round().clamp(0, 255).byte()
-        self.maps = viz.activations(self.model, self.preprocess(self.shown))
-        self.draw()
-
-    def draw(self) -> None:
-        fmaps = self.maps[self.layer.value]
-        self.start.max = max(0, fmaps.shape[0] - 16)
-        start = min(self.start.value, self.start.max)
-        figure = viz.show_activation_maps(self.maps, self.layer.value, 16, start, image=self.shown,
-                                          title=str(self.picker.value))  # fmt: skip
-        show_figure(self.out, figure)
-
-    def _ipython_display_(self) -> None:
-        display(self.widget)
+def checkpoint_summary(path) -> str:
+    """One line about a checkpoint file, for a notebook's loader."""
+    state = read_checkpoint(path)
+    spec = state.get("model_spec") or {}
+    return f"{spec.get('name', '?')} at epoch {state['progress']['epoch']}, step {state['progress']['global_step']}"
