@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from alexnet.cuda_convnet import VARIANTS, CudaConvnetCIFAR, LocallyConnected2d, pooled_side
-from alexnet.engine import PhasedLR
 from alexnet.experiments import lrn_overlap as study
 from alexnet.experiments._results import cpu_model, machine_name
 from alexnet.model import count_parameters
+from alexnet.schedules import PhasedLR
 
 
 def _hand_count(local3_filters: int) -> int:
@@ -207,6 +207,7 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path):
     assert strip(resumed["history"]) == strip(whole["history"])
     assert resumed["final_test_error"] == whole["final_test_error"]
     assert [r["epoch"] for r in resumed["history"]] == [1, 2, 3] and "val_error" in resumed["history"][0]
+    assert all(0 <= r["train_eval_error"] <= 1 for r in resumed["history"])  # measured like the test error
     assert {r["machine"] for r in resumed["history"]} == {machine_name("cpu")}  # each epoch says where it ran
 
 
@@ -359,7 +360,8 @@ def test_summary_table_and_comparison_lines_say_what_has_run():
     assert [row["variant"] for row in planned] == [variant for variant, _ in study.PLAN]
     table = study.markdown_summary(dict(runs=runs), plan=study.PLAN)
     assert "| `13pct` | 1 of 3 | 1, 1 | 13.0% | 13.0% |" in table
-    assert "| `11pct` | 0 of 1 | not begun | - | - | - | - | 0.0 h |" in table
+    assert "| `11pct` | 0 of 1 | not begun | - | - | - | - | - |" in table
+    assert "| 0.1 min |" in table  # the two 13pct runs' 6 s: not "0.0 h"
     assert study.summary_line(planned[2]) == "13pct-nonoverlap: 0 of 3 runs finished (not begun)"
     line = study.comparison_line(study.compare(dict(runs=runs), "13pct", "13pct+lrn"))
     assert "-1.00 points on average over 1 seed (-1.00)" in line and "no noise estimate" in line
@@ -472,3 +474,14 @@ def test_curve_table_of_the_11pct_schedule_shows_its_own_turns_and_refuses_runs_
         study.curve_table(dict(runs=runs), runs=("13pct:0", "11pct:0"))
     with pytest.raises(ValueError, match="schedule must be one of"):
         study.curve_table(dict(runs=runs), schedule="12pct")
+
+
+def test_the_gap_uses_the_training_error_measured_like_the_test_error_where_a_run_recorded_it():
+    early = dict(epoch=1, train_error=0.60, train_eval_error=0.45, test_error=0.50, seconds=1.0)
+    assert study.gap(early) == pytest.approx(0.05)  # not 0.50 - 0.60: the epoch's running error lags the weights
+    assert study.gap({k: v for k, v in early.items() if k != "train_eval_error"}) == pytest.approx(-0.10)
+    runs = {"13pct:0": _finished("13pct", 0, 0.2, [early])}
+    assert study.summary(dict(runs=runs))[0]["gap"]["median"] == pytest.approx(0.05)
+    fig = study.plot(dict(runs=runs))
+    assert fig.axes[1].get_lines()[0].get_ydata()[0] == pytest.approx(0.05)
+    assert "2,000 training images" in fig.axes[1].get_title() and "dotted" not in fig.axes[0].get_title()

@@ -44,6 +44,7 @@ from .report import (  # noqa: F401
     compare,
     comparison_line,
     curve_table,
+    gap,
     markdown_summary,
     plot,
     remaining,
@@ -52,4 +53,4 @@ from .report import (  # noqa: F401
     summary,
     summary_line,
 )
-from .study import PLAN, load, run_state_path, run_study, save, train_run  # noqa: F401
+from .study import PLAN, LiveSettings, live_settings, load, run_state_path, run_study, save, train_run  # noqa: F401

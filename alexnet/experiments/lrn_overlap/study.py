@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ...choices import MEMORY_FORMATS, check_choice
 from ...cuda_convnet import CudaConvnetCIFAR
-from ...engine import Diverged, Engine, EpochClock, MaxEpochs, PhasedLR, ProgressBar, StateFile, Tally, TensorBatches
+from ...engine import Diverged, Engine, EpochClock, ProgressBar, StateFile, Tally, TensorBatches
 from ...files import load_json, save_json
+from ...schedules import MaxEpochs, PhasedLR
 from .. import _results
 from .recipe import (
     SCHEMA,
@@ -86,9 +88,15 @@ def train_run(variant: str, seed: int, data: Data, *, epochs: int | None = None,
                 seconds_per_epoch=statistics.median(seconds) if seconds else None, wall_s=engine.wall_s)  # fmt: skip
 
 
+TRAIN_EVAL_IMAGES = 2000  # training images whose error is measured like the test error's, after every epoch
+
+
 class _Evaluation:
     """Each epoch's record: its phase, the validation error on "batch 5" while it is held out, the centre-crop
-    test error, and the machine (a resumed run may go on on another)."""
+    test error, the same error on the first 2,000 training images (``train_eval_error``: the epoch's own training
+    error is averaged over crops and flips while the weights still move, so early on it lies above a test error
+    measured at the epoch's end, and a gap taken from it reads negative), and the machine (a resumed run may go
+    on on another)."""
 
     def __init__(self, data: Data, phase, machine: str) -> None:
         self.data, self.phase, self.machine = data, phase, machine
@@ -100,6 +108,8 @@ class _Evaluation:
             held = slice(len(data.train) - data.held_out, None)
             record["val_error"] = test_error(engine.model, data.train[held], data.train_labels[held], data.mean)
         record["test_error"] = test_error(engine.model, data.test, data.test_labels, data.mean)
+        seen = slice(0, min(TRAIN_EVAL_IMAGES, len(data.train) - data.held_out))  # in batches 1-4: always trained on
+        record["train_eval_error"] = test_error(engine.model, data.train[seen], data.train_labels[seen], data.mean)
 
 
 class _Callback:
@@ -114,6 +124,28 @@ class _Callback:
 
 
 PLAN = (("13pct", 3), ("13pct+lrn", 3), ("13pct-nonoverlap", 3), ("11pct", 1))  # (variant, seeds), in run order
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    """Notebook 5's "run it yourself": a random sample of ``train_images`` (a fifth held out as "batch 5") and
+    ``test_images``, ``epochs`` epochs of each run in ``plan``."""
+
+    train_images: int
+    test_images: int
+    epochs: int
+    plan: tuple = (("13pct", 1), ("13pct+lrn", 1), ("13pct-nonoverlap", 1))
+
+    @property
+    def budget(self) -> int:
+        """Training image-epochs over the plan: what Run All's time is proportional to."""
+        return sum(seeds for _, seeds in self.plan) * self.epochs * self.train_images * 4 // 5
+
+
+def live_settings(fast: bool = False) -> LiveSettings:
+    """Sized for Run All in at most 3 minutes on 2 CPU cores (``benchmarks/bench_notebooks.py`` measures it);
+    ``fast``: the test suite's seconds."""
+    return LiveSettings(512, 256, 1) if fast else LiveSettings(10_000, 2_000, 3)
 
 
 def run_study(data: Data, out: str | Path, *, plan=PLAN, epochs: int | None = None, backend: str = "auto",
