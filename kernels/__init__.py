@@ -10,4 +10,5 @@ from .fused import ReLULRNMaxPool2d, relu_lrn_max_pool2d
 from .lrn import LocalResponseNorm, lrn
 from .maxpool import MaxPool2d, max_pool2d
 
-__all__ = ["BACKENDS", "backend_for", "lrn", "LocalResponseNorm", "max_pool2d", "MaxPool2d", "relu_lrn_max_pool2d", "ReLULRNMaxPool2d"]
+__all__ = ["BACKENDS", "backend_for", "lrn", "LocalResponseNorm", "max_pool2d", "MaxPool2d", "relu_lrn_max_pool2d",
+           "ReLULRNMaxPool2d"]

@@ -53,6 +53,7 @@ def figure1_values() -> dict[str, str]:
     for name, result, row in zip(FIGURE1_RECIPES, results, figure1.recipes_table(results).splitlines()[2:]):
         out[f"figure1.runs.{name}"] = figure1.markdown_table(result)
         out[f"figure1.ratio.{name}"] = row.split(" | ")[4]  # e.g. **5.6x** (5.5-6.3, 3 seeds)
+        out[f"figure1.compute.{name}"] = row.split(" | ")[5].split(", ")[1]  # e.g. 3.9 h
         ratio, chosen = result["summary"]["ratio"], result["summary"]["activations"]
         out[f"figure1.x.{name}"] = f"{ratio['median']:.1f}x"
         out[f"figure1.range.{name}"] = f"{ratio['min']:.1f}-{ratio['max']:.1f}"
@@ -345,6 +346,8 @@ def lrn_prose_values() -> dict[str, str]:
     published = lrn_overlap.compare(results, "13pct", "11pct", "multiview")["mean"]
     out["lrn.11pct.over-spread"] = f"{abs(published) / spread('13pct', 'multiview'):.0f} times"
     out["lrn.11pct.wall"] = f"{eleven['wall_s'] / 3600:.1f} hours"
+    hours = [runs[f"{v}:{seed}"]["wall_s"] / 3600 for v in variants for seed in range(3)]
+    out["lrn.run-hours"] = f"{min(hours):.1f} to {max(hours):.1f} hours"
     return out
 
 
@@ -420,10 +423,128 @@ def _findings(out: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def first_minutes_values() -> dict[str, str]:
+    """The dashboard's first minutes (benchmarks/bench_first_minutes.py), per CPU: a table of every configuration,
+    and sentences on the defaults against the paper's recipe in fp32."""
+    from alexnet.choices import DASHBOARD_DEFAULTS
+
+    out, tables, runs_counted = {}, [], 0
+    for path in sorted(RESULTS.glob("first-minutes-*.json")):
+        result = json.loads(path.read_text())
+        runs_counted += len(result["runs"])
+        meta = result["meta"]
+        minutes = [mark["minute"] for mark in result["runs"][0]["marks"][1:]]
+        head = " | ".join(f"{m:g} min" for m in minutes)
+        lines = [f"| configuration | {head} | steps | conv1 smoothness |",
+                 "| --- " * (len(minutes) + 3) + "|"]  # fmt: skip
+        for run in result["runs"]:
+            marks = run["marks"]
+            errors = " | ".join(f"{m['val_top1_err']:.1%}" for m in marks[1:])
+            lines.append(f"| {run['label']} | {errors} | {marks[-1]['step']:,} | {_two(marks[-1]['smoothness'])} |")
+        untrained = result["runs"][0]["marks"][0]
+        tables.append(f"{meta['machine']}, torch {meta['torch'].split('+')[0]}, {meta['date']} "
+                      f"(`benchmarks/results/{path.name}`): validation top-1 error on "
+                      f"{result['runs'][0]['validation_images']:,} test images after each minute of wall time "
+                      f"(untrained: {untrained['val_top1_err']:.1%}, conv1 smoothness {_two(untrained['smoothness'])})"
+                      ":\n\n" + "\n".join(lines))  # fmt: skip
+        precision = "bf16" if "AMX" in meta["machine"] else "fp32"  # what "auto" picks there
+        default = _find_run(result, DASHBOARD_DEFAULTS["recipe"], precision, DASHBOARD_DEFAULTS["batch_size"])
+        paper = _find_run(result, "paper", "fp32", DASHBOARD_DEFAULTS["batch_size"])
+        if default is not None and paper is not None:
+            out["first.default"] = (
+                f"on the {meta['machine']}, the defaults ({default['label']}) train about "
+                f"{default['marks'][-1]['step'] / meta['minutes']:,.0f} steps a minute and reach "
+                f"{_errors_at(default)} validation error after {_minutes_listed(default)} minutes; the paper's "
+                f"recipe in fp32, {_errors_at(paper)}"
+            )  # fmt: skip
+            per_minute = default["marks"][-1]["step"] / meta["minutes"]
+            at_3 = min((run["marks"][3]["val_top1_err"], run["label"]) for run in result["runs"]
+                       if len(run["marks"]) > 3)  # fmt: skip
+            under = next((m["minute"] for m in default["marks"] if m["val_top1_err"] <= 0.5), None)
+            out["first.readme"] = (
+                f"best at 3 minutes: **{at_3[0]:.1%}** ({at_3[1]}); the defaults ({default['recipe']} recipe, "
+                f"{default['precision']}) "
+                + (f"reach 50% at minute {under:g}" if under is not None else "do not reach 50%")
+                + f" and {default['marks'][-1]['val_top1_err']:.1%} at minute {default['marks'][-1]['minute']:g}, the "
+                f"paper's recipe in fp32 {paper['marks'][-1]['val_top1_err']:.1%}; on the {meta['machine']}"
+            )  # fmt: skip
+            out["first.steps-per-minute"] = f"{per_minute:,.0f}"
+            out["first.minutes-for-2000"] = f"about {2000 / per_minute:.0f} minutes"
+            out["first.machine"] = meta["machine"]
+            out["first.smoothness"] = (f"{_two(default['marks'][-1]['smoothness'])} after {meta['minutes']:g} minutes "
+                                       f"(random weights: {_two(default['marks'][0]['smoothness'])}; the shipped "
+                                       f"weights: {_two(_shipped_smoothness())})")  # fmt: skip
+    out["first.tables"] = "\n\n".join(tables) if tables else "not measured yet"
+    out["first.runs"] = str(runs_counted)
+    return out
+
+
+def notebook_values() -> dict[str, str]:
+    """Each notebook's Run All time with its default settings (benchmarks/bench_notebooks.py), per CPU."""
+    out, tables, longest = {}, [], []
+    for path in sorted(RESULTS.glob("notebooks-*.json")):
+        result = json.loads(path.read_text())
+        seconds = result["seconds"]
+        ways = [way for way in ("nbclient", "browser") if way in seconds]
+        names = sorted({name for way in ways for name in seconds[way]})
+        lines = ["| notebook | " + " | ".join(f"Run All, {way}" for way in ways) + " |",
+                 "| --- " * (len(ways) + 1) + "|"]  # fmt: skip
+        for name in names:
+            cells = [f"{seconds[way][name]:.0f} s" if name in seconds[way] else "-" for way in ways]
+            lines.append(f"| `{Path(name).stem}` | " + " | ".join(cells) + " |")
+        tables.append(f"{result['meta']['machine']}, torch {result['meta']['torch'].split('+')[0]}, "
+                      f"{result['meta']['date']} (`benchmarks/results/{path.name}`):\n\n" + "\n".join(lines))
+        for name in names:
+            slowest = max(seconds[way][name] for way in ways if name in seconds[way])
+            out[f"notebooks.seconds.{Path(name).stem}"] = (f"{slowest:.0f} s on a 2-core {result['meta']['machine']} "
+                                                           "(Run All, measured)")  # fmt: skip
+        worst = max((seconds[way][name], name, way) for way in ways for name in seconds[way])
+        longest.append((worst, result["meta"]["machine"]))
+    out["notebooks.table"] = "\n\n".join(tables) if tables else "not measured yet"
+    if longest:
+        (worst, name, way), machine = max(longest)
+        where = "in JupyterLab" if way == "browser" else "through nbclient"
+        out["notebooks.summary"] = (f"within {worst / 60:.1f} minutes on a 2-core {machine} (the longest: "
+                                    f"`{Path(name).stem}`, {worst:.0f} s {where})")  # fmt: skip
+    return out
+
+
+def _two(value: float) -> str:
+    """Two decimals, without a minus sign on a value that rounds to zero."""
+    return f"{round(value, 2) + 0.0:.2f}"
+
+
+def _shipped_smoothness() -> float:
+    import alexnet
+    from alexnet.conv1 import conv1_structure
+
+    return conv1_structure(alexnet.pretrained("cifar-alexnet-cifar10", backend="torch"))["smoothness"]
+
+
+def _find_run(result: dict, recipe: str, precision: str, batch: int) -> dict | None:
+    wanted = (recipe, precision, batch)
+    runs = [run for run in result["runs"] if (run["recipe"], run["precision"], run["batch"]) == wanted]
+    return max(runs, key=lambda run: run["threads"], default=None)
+
+
+def _marks_at(run: dict) -> list[dict]:
+    """The marks at 1, 3 and 5 minutes (those the run has)."""
+    return [mark for mark in run["marks"] if mark["minute"] in (1, 3, 5)]
+
+
+def _errors_at(run: dict) -> str:
+    return _listed([f"{mark['val_top1_err']:.0%}" for mark in _marks_at(run)])
+
+
+def _minutes_listed(run: dict) -> str:
+    return _listed([f"{mark['minute']:g}" for mark in _marks_at(run)])
+
+
 def values() -> dict[str, str]:
     """Every generated value by name, from the committed results files."""
     return {**figure1_values(), **shipped_values(), **figure3_values(), **lrn_overlap_values(), **lrn_prose_values(),
-            **step_tables(), **kernel_times()}
+            **step_tables(), **kernel_times(), **first_minutes_values(),
+            **notebook_values()}
 
 
 def render(text: str, known: dict[str, str], where: str) -> str:

@@ -88,9 +88,9 @@ def test_notebook_3_runs_a_search_of_a_few_minutes_unless_asked_for_the_full_one
     source = "".join(c.source for c in nbformat.read(LABS / "03_relu_vs_tanh.ipynb", as_version=4).cells)
     assert "FULL_SEARCH = False" in source and "figure1.live_settings(" in source and "full=FULL_SEARCH" in source
     default = figure1.live_settings()
-    # Two runs (one lr each, one seed) of at most 30 epochs of 10,000 images: about 2-3 minutes on 2 cores.
+    # Two runs (one lr each, one seed) of at most 20 epochs of 10,000 images: the Run All time docs/tests.md records.
     assert default.seeds == 1 and all(len(grid) == 1 for grid in default.lrs.values())
-    assert figure1.budget(default) <= 2 * 30 * 10_000
+    assert figure1.budget(default) <= 2 * 20 * 10_000 and default.target == 0.5
     full = figure1.live_settings(full=True)
     assert full.seeds == 3 and full.subset is None and full.target == 0.25
     assert figure1.budget(full) > 50 * figure1.budget(default)
@@ -155,3 +155,23 @@ def test_git_status_stays_clean_after_jupyterlab_saves_outputs(tmp_path):
     assert run(git, "status", "--porcelain") == "" and run(git, "diff", "--cached") == ""
     run("make", "-s", "clean-notebooks", f"BIN={Path(sys.executable).parent}", "STAMP=")
     assert notebook.read_text(encoding="utf-8") == NOTEBOOKS[0].read_text(encoding="utf-8")
+
+
+def test_notebook_2_trains_nothing_on_run_all_and_start_runs_at_most_2000_steps():
+    notebook = nbformat.read(LABS / "02_train_alexnet.ipynb", as_version=4)
+    cells = [c.source for c in notebook.cells if c.cell_type == "code"]
+    setup = next(source for source in cells if "TrainingSetup(" in source)
+    assert "steps=20 if FAST else 2000" in setup  # what Start trains: about 2,000 steps, said in the text
+    starts = [source for source in cells if "dash.start()" in source]
+    assert starts and all(source.lstrip().startswith("if FAST:") for source in starts)  # Run All only builds
+
+
+def test_notebook_5_runs_a_live_study_of_a_few_minutes():
+    from alexnet.experiments import lrn_overlap
+
+    source = "".join(c.source for c in nbformat.read(LABS / "05_what_lrn_and_overlap_buy.ipynb", as_version=4).cells)
+    assert "lrn_overlap.live_settings(fast=FAST)" in source and "epochs=live.epochs" in source
+    live = lrn_overlap.live_settings()
+    # Three 13pct networks, 2 epochs of 6,400 training images: the Run All time docs/tests.md records.
+    assert live.budget <= 3 * 2 * 6_400 and live.test_images <= 2_000
+    assert lrn_overlap.live_settings(fast=True).budget < live.budget / 20

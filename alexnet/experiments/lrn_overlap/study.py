@@ -145,7 +145,7 @@ class LiveSettings:
 def live_settings(fast: bool = False) -> LiveSettings:
     """Sized for Run All in at most 3 minutes on 2 CPU cores (``benchmarks/bench_notebooks.py`` measures it);
     ``fast``: the test suite's seconds."""
-    return LiveSettings(512, 256, 1) if fast else LiveSettings(10_000, 2_000, 3)
+    return LiveSettings(512, 256, 1) if fast else LiveSettings(8_000, 2_000, 2)
 
 
 def run_study(data: Data, out: str | Path, *, plan=PLAN, epochs: int | None = None, backend: str = "auto",
