@@ -42,7 +42,8 @@ def add_train(sub) -> None:
         "validation error plateaus). Writes metrics.jsonl, epochs.csv and checkpoint.pt (after every epoch and "
         "when stopped with Ctrl-C or SIGTERM, between two steps) to --out. A folder that holds a run is never "
         "overwritten: continue it with --resume, or start over with --overwrite. On --resume, options not given "
-        "come from the checkpoint; --lr and --epochs/--steps may change, other settings may not.",
+        "come from the checkpoint; --lr, --backend, --precision and --epochs/--steps may change, other settings may "
+        "not.",
     )
     train.add_argument("--model", default=None, choices=MODELS,
                        help="network (default: cifar-alexnet for 32x32 images such as CIFAR-10, the paper's alexnet "
