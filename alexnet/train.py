@@ -446,6 +446,12 @@ class Trainer:
                 f"checkpoint {path} was trained on {len(saved_classes)} classes ({_short(saved_classes)}), the data "
                 f"has {len(self.classes)} ({_short(self.classes)})"
             )
+        saved_recipe = state.get("train_config", {}).get("recipe", "paper")  # runs from before recipes: the paper's
+        if saved_recipe != self.config.recipe:  # the schedules' states differ: one cannot continue the other
+            raise ValueError(
+                f"checkpoint {path} was trained with the {saved_recipe} recipe, this trainer has the "
+                f"{self.config.recipe} one: build it with recipe={saved_recipe!r} to continue that run"
+            )
         try:
             self.load_state_dict(state)
         except RuntimeError as err:

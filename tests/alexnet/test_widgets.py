@@ -310,3 +310,14 @@ def test_loading_a_run_saved_during_its_warm_up_keeps_the_rate_it_rises_to(tmp_p
     assert trainer.schedule.peak == pytest.approx(0.05) and dashboard.lr.value == pytest.approx(trainer.lr)
     dashboard.lr.value = 0.02  # a student's move during the warm-up sets the rate it rises to
     assert trainer.schedule.peak == pytest.approx(0.02)
+
+
+def test_loading_a_run_of_another_recipe_is_refused_in_the_panel_not_half_applied(tmp_path):
+    paper = make_trainer(synthetic_sets())
+    paper.step()
+    paper.save_checkpoint(tmp_path / "c.pt")
+    fast = make_trainer(synthetic_sets(), recipe="fast", warmup_steps=10)
+    dashboard = TrainingDashboard(fast, steps=1, checkpoint=tmp_path / "c.pt")
+    dashboard.load()
+    assert "cannot load" in dashboard.status.value and "recipe='paper'" in dashboard.status.value
+    assert fast.global_step == 0 and fast.schedule.peak == pytest.approx(0.01)
